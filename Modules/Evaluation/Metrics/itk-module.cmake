@@ -1,0 +1,15 @@
+set(DOCUMENTATION "Overlap (Dice, IoU, ...) and surface-distance (HD, HD95, ASSD, MASD, NSD) evaluation filters with explicit conventions.")
+
+itk_module(TorchSegMetrics
+  DEPENDS
+    TorchSegCommon
+    ITKCommon
+    ITKDistanceMap
+    ITKImageGrid
+  TEST_DEPENDS
+    ITKImageStatistics
+    ITKTestKernel
+  DESCRIPTION
+    "${DOCUMENTATION}"
+  EXCLUDE_FROM_DEFAULT
+)

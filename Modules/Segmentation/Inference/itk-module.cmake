@@ -1,0 +1,19 @@
+set(DOCUMENTATION "ITK filters that run a trained network on a CT volume and return a label image on exactly the input grid.")
+
+itk_module(TorchSegInference
+  DEPENDS
+    TorchSegNetworks
+    TorchSegTensorBridge
+    TorchSegImageIO
+    ITKImageGrid
+    ITKImageFunction
+    ITKConnectedComponents
+    ITKLabelMap
+    ITKImageIntensity
+  TEST_DEPENDS
+    TorchSegPhantom
+    ITKTestKernel
+  DESCRIPTION
+    "${DOCUMENTATION}"
+  EXCLUDE_FROM_DEFAULT
+)
