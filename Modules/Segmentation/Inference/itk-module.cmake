@@ -2,6 +2,7 @@ set(DOCUMENTATION "ITK filters that run a trained network on a CT volume and ret
 
 itk_module(TorchSegInference
   DEPENDS
+    TorchSegModel
     TorchSegNetworks
     TorchSegTensorBridge
     TorchSegImageIO

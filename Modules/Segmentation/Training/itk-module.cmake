@@ -2,6 +2,7 @@ set(DOCUMENTATION "Segmentation losses, the CT data pipeline (normalisation, sam
 
 itk_module(TorchSegTraining
   DEPENDS
+    TorchSegModel
     TorchSegNetworks
     TorchSegImageIO
     ITKImageGrid
