@@ -4,10 +4,9 @@ itk_module(TorchSegMetrics
   DEPENDS
     TorchSegCommon
     ITKCommon
-    ITKDistanceMap
-    ITKImageGrid
   TEST_DEPENDS
     ITKImageStatistics
+    ITKDistanceMap
     ITKTestKernel
   DESCRIPTION
     "${DOCUMENTATION}"
