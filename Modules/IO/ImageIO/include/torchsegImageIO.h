@@ -4,7 +4,9 @@
 #include "torchsegLabelTable.h"
 
 #include "itkImage.h"
+#include "itkImageIOBase.h"
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -53,6 +55,13 @@ ReadCTImage(const std::string & path, const std::string & seriesInstanceUID = st
 LabelImageType::Pointer
 ReadLabelImage(const std::string & path);
 
+/** As above, and fills \a labelTable (when not null) with the segments a .seg.nrrd header describes: label value,
+ * name, colour and terminology codes. A plain label image leaves the table empty. A .seg.nrrd with several layers
+ * (overlapping segments) is flattened: segment i (0-based, header order) becomes value i + 1, later segments winning
+ * where they overlap; a single-layer file keeps its label values. */
+LabelImageType::Pointer
+ReadLabelImage(const std::string & path, LabelTable * labelTable);
+
 /** Reads any scalar image file of dimension VDimension as TPixel (errors as ReadCTImage). */
 template <typename TPixel, unsigned int VDimension>
 typename itk::Image<TPixel, VDimension>::Pointer
@@ -90,6 +99,62 @@ struct DICOMWriteOptions
  * \a directory, atomically (the directory appears complete or not at all). */
 void
 WriteDICOMCTSeries(const CTStorageImageType * image, const std::string & directory, const DICOMWriteOptions & options);
+
+/** The Slicer terminology string of a label ("Segmentation category and type - 3D Slicer General Anatomy
+ * list~SCT^123037004^Anatomical Structure~SCT^10200004^Liver~^^~Anatomic codes - DICOM master list~^^~^^"); labels
+ * without codes get Slicer's default, SCT 85756007 "Tissue". */
+std::string
+MakeSlicerTerminologyEntry(const LabelInfo & label);
+
+/** The category and type codes of a Slicer terminology string (the inverse of MakeSlicerTerminologyEntry; empty
+ * concepts when the string does not parse). */
+void
+ParseSlicerTerminologyEntry(const std::string & entry, CodedConcept & category, CodedConcept & type);
+
+/** A DICOM UID "2.25.<decimal of 128 bits>": deterministic from (\a seed, \a role, \a index) when \a seed is
+ * non-zero, random otherwise. */
+std::string
+MakeDICOMUID(unsigned long seed, const std::string & role, unsigned long index = 0);
+
+namespace detail
+{
+/** Checks that \a path is a readable file of a supported format, reads its header, and checks that it holds a
+ * scalar image of \a dimension dimensions (trailing dimensions of size 1 are allowed). Throws one-line errors that
+ * name the path. */
+itk::ImageIOBase::Pointer
+OpenImageFileForReading(const std::string & path, unsigned int dimension);
+
+/** Rethrows an ITK failure while reading the voxels of \a path as a one-line error naming the path. */
+[[noreturn]] void
+ThrowReadError(const std::string & path, const itk::ExceptionObject & error);
+
+/** Rethrows an ITK failure while writing \a path as a one-line error naming the path. */
+[[noreturn]] void
+ThrowWriteError(const std::string & path, const itk::ExceptionObject & error);
+
+/** The ImageIO that writes \a path, chosen by its extension; throws, naming the path, on an unsupported one. */
+itk::ImageIOBase::Pointer
+CreateImageIOForWriting(const std::string & path, bool compress);
+
+/** Calls \a write with a temporary file name that has the extension of \a path, then moves the result into place,
+ * so that \a path appears complete or not at all. Detached headers (.nhdr, .mhd) are written in a temporary
+ * directory, and their data files are moved beside the target before the header. */
+void
+WriteAtomically(const std::string & path, const std::function<void(const std::string &)> & write);
+
+/** Mutes std::cerr while alive. MetaIO and ITK's warnings print there while a file is read; the toolkit reports
+ * every reading problem as a one-line exception instead, and a command-line application must print one line only.
+ * Nested and concurrent instances are counted; the last one restores the stream. */
+class ScopedSilentStandardError
+{
+public:
+  ScopedSilentStandardError();
+  ~ScopedSilentStandardError();
+  ScopedSilentStandardError(const ScopedSilentStandardError &) = delete;
+  ScopedSilentStandardError &
+  operator=(const ScopedSilentStandardError &) = delete;
+};
+} // namespace detail
 
 } // namespace torchseg
 
