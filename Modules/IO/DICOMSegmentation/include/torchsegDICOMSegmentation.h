@@ -1,6 +1,7 @@
 #ifndef torchsegDICOMSegmentation_h
 #define torchsegDICOMSegmentation_h
 
+#include "torchsegImageIO.h"
 #include "torchsegLabelTable.h"
 
 #include "itkImage.h"
@@ -12,9 +13,6 @@
 
 namespace torchseg
 {
-
-/** The label image type of the toolkit (the same alias as in torchsegImageIO.h). */
-using LabelImageType = itk::Image<uint8_t, 3>;
 
 /** Per-class probabilities on the grid of a label image: component c is the probability of label value c
  * (component 0 is the background), e.g. the softmax output of a network. */
@@ -47,6 +45,8 @@ struct DICOMSegmentationOptions
   std::string           sourceSeriesInstanceUID; //!< empty: the series of the directory whose grid matches
   std::string           seriesInstanceUID;       //!< empty: generated
   std::string           sopInstanceUID;          //!< empty: generated
+  /** Generated UIDs ("2.25." form, torchseg::MakeDICOMUID) are random when 0, else derived from this seed. */
+  unsigned long uidSeed = 0;
   /** Write frames only for the slices where a segment is present (true), or every slice of every segment. */
   bool skipEmptySlices = true;
   /** Fractional type PROBABILITY (true) or OCCUPANCY (false). */

@@ -56,14 +56,6 @@ Check(const OFCondition & condition, const std::string & output, const std::stri
   }
 }
 
-std::string
-NewUID(const char * root)
-{
-  char uid[100];
-  dcmGenerateUniqueIdentifier(uid, root);
-  return uid;
-}
-
 /** The segments: the table's entries (those \a usable accepts), then generic ones for other present values. */
 std::vector<SegmentSpec>
 MakeSegments(const LabelTable & table, const std::bitset<256> & present,
@@ -149,9 +141,13 @@ WriteDocument(const itk::ImageBase<3> * grid, const std::vector<DICOMSourceInsta
   OFString time;
   DcmDate::getCurrentDate(date);
   DcmTime::getCurrentTime(time);
-  const std::string seriesUID =
-    options.seriesInstanceUID.empty() ? NewUID(SITE_SERIES_UID_ROOT) : options.seriesInstanceUID;
-  const std::string sopUID = options.sopInstanceUID.empty() ? NewUID(SITE_INSTANCE_UID_ROOT) : options.sopInstanceUID;
+  const std::string & sourceSeries = instances.front().seriesInstanceUID;
+  const std::string   seriesUID = options.seriesInstanceUID.empty()
+                                    ? MakeDICOMUID(options.uidSeed, "SEG SeriesInstanceUID " + sourceSeries)
+                                    : options.seriesInstanceUID;
+  const std::string   sopUID = options.sopInstanceUID.empty()
+                                 ? MakeDICOMUID(options.uidSeed, "SEG SOPInstanceUID " + seriesUID)
+                                 : options.sopInstanceUID;
   Check(doc->getSeries().setSeriesInstanceUID(seriesUID.c_str()), outputFile, "SeriesInstanceUID " + seriesUID);
   Check(doc->getSeries().setSeriesNumber(std::to_string(options.seriesNumber).c_str()),
         outputFile,
@@ -166,7 +162,7 @@ WriteDocument(const itk::ImageBase<3> * grid, const std::vector<DICOMSourceInsta
   doc->getGeneralImage().setContentTime(time);
 
   // Dimensions: the segment, then the position along the slice normal.
-  const std::string              dimensionUID = NewUID(SITE_UID_ROOT);
+  const std::string              dimensionUID = MakeDICOMUID(options.uidSeed, "SEG DimensionOrganizationUID " + sopUID);
   IODMultiframeDimensionModule & dimensions = doc->getDimensions();
   Check(
     dimensions.addDimensionIndex(

@@ -558,6 +558,56 @@ INSTANTIATE_TEST_SUITE_P(Orientations, DICOMSegmentationGeometry,
                                     : (info.param == Orientation::Flipped ? "Flipped" : "Oblique");
                          });
 
+// The application path: a series written by torchseg::WriteDICOMCTSeries, read by torchseg::ReadCTImage.
+TEST_P(DICOMSegmentationGeometry, RoundTripOnTheToolkitsOwnDICOMSeries)
+{
+  const auto design = MakeDesignGrid(GetParam());
+  auto       stored = torchseg::CTStorageImageType::New();
+  stored->CopyInformation(design);
+  stored->SetRegions(design->GetLargestPossibleRegion());
+  stored->Allocate(true);
+  const fs::path              dir = torchseg::testing::OutputPath("ct");
+  torchseg::DICOMWriteOptions ctOptions;
+  ctOptions.uidSeed = 7;
+  torchseg::WriteDICOMCTSeries(stored, dir.string(), ctOptions);
+  const auto ct = torchseg::ReadCTImage(dir.string());
+  const auto labels = MakePhantomLabels(ct);
+
+  const fs::path                     output = torchseg::testing::OutputPath("seg.dcm");
+  torchseg::DICOMSegmentationOptions options;
+  options.uidSeed = 11;
+  torchseg::WriteDICOMSegmentation(labels, dir.string(), output.string(), torchseg::LabelTable::LiverTumour(), options);
+  if (HaveDciodvfy())
+  {
+    const auto errors = Dciodvfy(output);
+    EXPECT_TRUE(errors.empty()) << errors.size() << " errors, first: " << errors.front();
+  }
+  const auto back = torchseg::ReadDICOMSegmentation(output.string(), ct, torchseg::LabelTable::LiverTumour());
+  EXPECT_EQ(CountDifferences(back.labels, labels), 0u);
+
+  // Every frame references the instance whose position is the frame's position.
+  const auto    instances = torchseg::MatchDICOMSeriesToGrid(ct, dir.string());
+  DcmFileFormat file;
+  ASSERT_TRUE(file.loadFile(output.string().c_str()).good());
+  EXPECT_EQ(GetString(file.getDataset(), DCM_SeriesInstanceUID).rfind("2.25.", 0), 0u);
+  const auto frames = ReadFrameFacts(file.getDataset());
+  EXPECT_EQ(frames.size(), 11u);
+  for (const auto & f : frames)
+  {
+    const long k = SliceOf(ct, f.position);
+    ASSERT_TRUE(k >= 0 && k < static_cast<long>(kNZ));
+    DcmFileFormat sourceFile;
+    ASSERT_TRUE(sourceFile.loadFile(instances[k].fileName.c_str()).good());
+    EXPECT_EQ(f.sourceInstance, GetString(sourceFile.getDataset(), DCM_SOPInstanceUID));
+    double position[3];
+    for (unsigned int c = 0; c < 3; ++c)
+    {
+      sourceFile.getDataset()->findAndGetFloat64(DCM_ImagePositionPatient, position[c], c);
+      EXPECT_NEAR(position[c], f.position[c], 1e-6);
+    }
+  }
+}
+
 TEST(DICOMSegmentation, FractionalProbabilitiesRoundTripWithinHalfAQuantum)
 {
   const fs::path     dir = torchseg::testing::OutputPath("ct");
