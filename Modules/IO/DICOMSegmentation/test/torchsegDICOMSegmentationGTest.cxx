@@ -777,6 +777,48 @@ TEST(DICOMSegmentation, GenericSegmentsAndNonContiguousValuesKeepTheirLabelValue
   EXPECT_EQ(byNumber.table.GetName(2), "vessel");
 }
 
+// A label grid that walks the slices in the opposite order (last slice first, third axis reversed) is matched by
+// position, not by index: reading it back onto the CT grid gives the phantom.
+TEST(DICOMSegmentation, ReversedSliceOrderIsMatchedByPosition)
+{
+  const SourceSeries source =
+    WriteSourceSeries(MakeDesignGrid(Orientation::Oblique), torchseg::testing::OutputPath("ct"));
+  const auto ct = ReadCTWithITK(source.directory, source.seriesUID);
+  auto       reversed = LabelImageType::New();
+  reversed->SetRegions(ct->GetLargestPossibleRegion());
+  reversed->SetSpacing(ct->GetSpacing());
+  CTImageType::PointType last;
+  ct->TransformIndexToPhysicalPoint({ { 0, 0, kNZ - 1 } }, last);
+  reversed->SetOrigin(last);
+  auto direction = ct->GetDirection();
+  for (unsigned int r = 0; r < 3; ++r)
+  {
+    direction(r, 2) = -direction(r, 2);
+  }
+  reversed->SetDirection(direction);
+  reversed->Allocate(true);
+  for (unsigned int z = 0; z < kNZ; ++z)
+  {
+    for (unsigned int y = 0; y < kNY; ++y)
+    {
+      for (unsigned int x = 0; x < kNX; ++x)
+      {
+        reversed->SetPixel({ { x, y, kNZ - 1 - z } }, PhantomLabel(x, y, z));
+      }
+    }
+  }
+  const fs::path output = torchseg::testing::OutputPath("seg.dcm");
+  torchseg::WriteDICOMSegmentation(reversed, source.directory, output.string(), torchseg::LabelTable::LiverTumour());
+  const auto back = torchseg::ReadDICOMSegmentation(output.string(), ct);
+  EXPECT_EQ(CountDifferences(back.labels, MakePhantomLabels(ct)), 0u);
+  DcmFileFormat file;
+  ASSERT_TRUE(file.loadFile(output.string().c_str()).good());
+  for (const auto & f : ReadFrameFacts(file.getDataset()))
+  {
+    EXPECT_EQ(f.sourceInstance, source.sopInstanceUIDs[SliceOf(ct, f.position)]);
+  }
+}
+
 TEST(DICOMSegmentation, AbsentSegmentsGetOneEmptyFrame)
 {
   const SourceSeries source =
