@@ -6,6 +6,7 @@
 #include "itkGDCMImageIOFactory.h"
 #include "itkImageRegionConstIterator.h"
 #include "itkMetaDataObject.h"
+#include "itkMultiThreaderBase.h"
 #include "itkMetaImageIO.h"
 #include "itkMetaImageIOFactory.h"
 #include "itkNiftiImageIO.h"
@@ -35,6 +36,9 @@ namespace torchseg
 
 namespace
 {
+
+/** zlib level of .nii.gz files: level 1 is several times faster than 6 on CT and a few percent larger. */
+constexpr int NiftiCompressionLevel = 1;
 
 const char * const SupportedList = ".nii, .nii.gz, .nrrd, .nhdr, .seg.nrrd, .mha, .mhd or a DICOM series directory";
 
@@ -323,6 +327,88 @@ CheckVoxelDataPresent(const std::string & path, const std::string & ext, const i
     {
       itkGenericExceptionMacro(<< "Cannot read " << path << ": its data file " << dataPath.string() << " is missing");
     }
+  }
+}
+
+/** Compresses \a input into the gzip file \a output, in parallel like pigz: the data is cut into chunks that are
+ * deflated independently (the chunks but the last end on a byte boundary with a sync flush) and concatenated into one
+ * deflate stream, with the CRC-32s combined. ITK's NIfTI writer compresses on one thread at a fixed level and takes
+ * seconds for a 512 x 512 x 120 CT; this takes a fraction of that. mtime is 0, so equal data gives equal files. */
+void
+GzipFile(const fs::path & input, const fs::path & output, int level)
+{
+  std::ifstream in(input, std::ios::binary | std::ios::ate);
+  if (!in)
+  {
+    itkGenericExceptionMacro(<< "Cannot read the temporary file " << input.string());
+  }
+  const auto size = static_cast<std::size_t>(in.tellg());
+  in.seekg(0);
+  std::vector<unsigned char> data(size);
+  if (size > 0 && !in.read(reinterpret_cast<char *>(data.data()), static_cast<std::streamsize>(size)))
+  {
+    itkGenericExceptionMacro(<< "Cannot read the temporary file " << input.string());
+  }
+  const std::size_t                       chunk = std::size_t{ 1 } << 22;
+  const std::size_t                       chunks = std::max<std::size_t>(1, (size + chunk - 1) / chunk);
+  std::vector<std::vector<unsigned char>> compressed(chunks);
+  std::vector<uLong>                      crcs(chunks);
+  std::vector<char>                       failed(chunks, 0);
+  itk::MultiThreaderBase::New()->ParallelizeArray(
+    0,
+    chunks,
+    [&](itk::SizeValueType c) {
+      const std::size_t begin = c * chunk;
+      const std::size_t length = std::min(chunk, size - std::min(size, begin));
+      z_stream          z{};
+      if (deflateInit2(&z, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+      {
+        failed[c] = 1;
+        return;
+      }
+      std::vector<unsigned char> & out = compressed[c];
+      out.resize(deflateBound(&z, static_cast<uLong>(length)) + 64);
+      z.next_in = data.data() + begin;
+      z.avail_in = static_cast<uInt>(length);
+      z.next_out = out.data();
+      z.avail_out = static_cast<uInt>(out.size());
+      const int status = deflate(&z, c + 1 == chunks ? Z_FINISH : Z_SYNC_FLUSH);
+      if ((c + 1 == chunks && status != Z_STREAM_END) || (c + 1 < chunks && (status != Z_OK || z.avail_in != 0)))
+      {
+        failed[c] = 1;
+      }
+      out.resize(out.size() - z.avail_out);
+      deflateEnd(&z);
+      crcs[c] = crc32(crc32(0L, Z_NULL, 0), data.data() + begin, static_cast<uInt>(length));
+    },
+    nullptr);
+  if (std::find(failed.begin(), failed.end(), 1) != failed.end())
+  {
+    itkGenericExceptionMacro(<< "Cannot compress " << output.string() << ": zlib failed");
+  }
+  uLong crc = crcs[0];
+  for (std::size_t c = 1; c < chunks; ++c)
+  {
+    const std::size_t length = std::min(chunk, size - c * chunk);
+    crc = crc32_combine(crc, crcs[c], static_cast<z_off_t>(length));
+  }
+  std::ofstream       out(output, std::ios::binary | std::ios::trunc);
+  const unsigned char header[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3 };
+  out.write(reinterpret_cast<const char *>(header), sizeof(header));
+  for (const auto & block : compressed)
+  {
+    out.write(reinterpret_cast<const char *>(block.data()), static_cast<std::streamsize>(block.size()));
+  }
+  const uint32_t      isize = static_cast<uint32_t>(size);
+  const unsigned char trailer[8] = { static_cast<unsigned char>(crc),         static_cast<unsigned char>(crc >> 8),
+                                     static_cast<unsigned char>(crc >> 16),   static_cast<unsigned char>(crc >> 24),
+                                     static_cast<unsigned char>(isize),       static_cast<unsigned char>(isize >> 8),
+                                     static_cast<unsigned char>(isize >> 16), static_cast<unsigned char>(isize >> 24) };
+  out.write(reinterpret_cast<const char *>(trailer), sizeof(trailer));
+  out.close();
+  if (!out)
+  {
+    itkGenericExceptionMacro(<< "Cannot write " << output.string() << " (disk full?)");
   }
 }
 
@@ -621,6 +707,18 @@ WriteAtomically(const std::string & path, const std::function<void(const std::st
     itkGenericExceptionMacro(<< "Cannot write " << path << ": the directory " << parent.string() << " is not writable");
   }
   const std::string ext = LowerCaseExtension(path);
+  if (ext == ".nii.gz")
+  {
+    // ITK writes an uncompressed .nii, compressed here on every thread (see GzipFile).
+    std::string name = target.filename().string();
+    name.resize(name.size() - 3);
+    AtomicOutput output(target);
+    AtomicOutput uncompressed(parent / name);
+    write(uncompressed.GetTemporaryPath().string());
+    GzipFile(uncompressed.GetTemporaryPath(), output.GetTemporaryPath(), NiftiCompressionLevel);
+    output.Commit();
+    return;
+  }
   if (ext != ".nhdr" && ext != ".mhd")
   {
     AtomicOutput output(target);

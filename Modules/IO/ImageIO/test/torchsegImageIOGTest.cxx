@@ -236,6 +236,24 @@ TEST(ImageIO, CompressionFollowsTheFlag)
   EXPECT_EQ(NrrdHeader(raw)["encoding"], "raw");
 }
 
+// .nii.gz is compressed in 4 MiB chunks on several threads: the result must be one valid gzip stream that zlib,
+// gzip and ITK read back, byte for byte.
+TEST(ImageIO, NiftiGzipIsOneValidStreamOverSeveralChunks)
+{
+  const auto     ct = MakeCT(Orientation::Oblique, { { 256, 256, 40 } }); // 5 MiB of voxels: two chunks
+  const fs::path gz = OutputPath("chunks.nii.gz");
+  const fs::path raw = OutputPath("chunks.nii");
+  torchseg::WriteImageFile(ct.GetPointer(), gz.string());
+  torchseg::WriteImageFile(ct.GetPointer(), raw.string());
+  std::string log;
+  EXPECT_EQ(torchseg::testing::RunCommand("gzip -t '" + gz.string() + "'", &log), 0) << log;
+  EXPECT_EQ(torchseg::testing::RunCommand("gzip -dc '" + gz.string() + "' | cmp - '" + raw.string() + "'", &log), 0)
+    << log;
+  EXPECT_LT(fs::file_size(gz), fs::file_size(raw));
+  const auto back = torchseg::ReadCTImage(gz.string());
+  EXPECT_EQ(CountDifferentVoxels(ct.GetPointer(), back.GetPointer()), 0u);
+}
+
 TEST(ImageIO, DetachedHeadersAreWrittenWithTheirDataFilesAndNoTemporaries)
 {
   const auto     ct = MakeCT(Orientation::Oblique);
