@@ -687,6 +687,7 @@ TEST(DICOMSegmentation, FractionalProbabilitiesRoundTripWithinHalfAQuantum)
       }
     }
   }
+  std::cout << "worst fraction error " << worst << " (half a quantum: " << 0.5 / 255.0 << ")\n";
   EXPECT_LE(worst, 0.5 / 255.0 + 1e-6);
   EXPECT_GT(worst, 0.1 / 255.0); // the values really were quantised
 
