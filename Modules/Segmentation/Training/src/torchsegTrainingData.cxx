@@ -1,0 +1,435 @@
+#include "torchsegTrainingData.h"
+
+#include "torchsegAtomicOutput.h"
+
+#include "itkImageRegionConstIterator.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace torchseg
+{
+
+namespace
+{
+
+std::string
+Trim(const std::string & s)
+{
+  const auto begin = s.find_first_not_of(" \t\r\n");
+  if (begin == std::string::npos)
+  {
+    return std::string();
+  }
+  const auto end = s.find_last_not_of(" \t\r\n");
+  return s.substr(begin, end - begin + 1);
+}
+
+// Splits one CSV line into fields; double quotes protect commas, "" is a quote.
+std::vector<std::string>
+SplitCSVLine(const std::string & line)
+{
+  std::vector<std::string> fields;
+  std::string              field;
+  bool                     quoted = false;
+  for (std::size_t i = 0; i < line.size(); ++i)
+  {
+    const char c = line[i];
+    if (quoted)
+    {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"')
+      {
+        field += '"';
+        ++i;
+      }
+      else if (c == '"')
+      {
+        quoted = false;
+      }
+      else
+      {
+        field += c;
+      }
+    }
+    else if (c == '"')
+    {
+      quoted = true;
+    }
+    else if (c == ',')
+    {
+      fields.push_back(Trim(field));
+      field.clear();
+    }
+    else
+    {
+      field += c;
+    }
+  }
+  fields.push_back(Trim(field));
+  return fields;
+}
+
+// A case file name without its extension, for directory scans: "case000_ct.nii.gz" -> "case000_ct".
+bool
+SplitImageName(const fs::directory_entry & entry, std::string & stem)
+{
+  const std::string name = entry.path().filename().string();
+  std::error_code   ec;
+  if (entry.is_directory(ec))
+  {
+    stem = name;
+    return true;
+  }
+  const std::string ext = GetFullExtension(entry.path());
+  const auto &      supported = GetSupportedImageExtensions();
+  std::string       lower = ext;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (ext.empty() || std::find(supported.begin(), supported.end(), lower) == supported.end())
+  {
+    return false;
+  }
+  stem = name.substr(0, name.size() - ext.size());
+  return true;
+}
+
+bool
+EndsWith(const std::string & s, const std::string & suffix)
+{
+  return s.size() > suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+} // namespace
+
+std::vector<CaseFiles>
+ReadCaseList(const std::string & listFile)
+{
+  std::error_code ec;
+  if (!fs::is_regular_file(listFile, ec))
+  {
+    itkGenericExceptionMacro(<< "Case list " << listFile << " does not exist or is not a file");
+  }
+  std::ifstream in(listFile);
+  if (!in)
+  {
+    itkGenericExceptionMacro(<< "Cannot read the case list " << listFile);
+  }
+  const fs::path         base = fs::path(listFile).parent_path();
+  std::vector<CaseFiles> cases;
+  std::string            line;
+  int                    lineNumber = 0;
+  bool                   sawHeader = false;
+  while (std::getline(in, line))
+  {
+    ++lineNumber;
+    if (lineNumber == 1 && line.size() >= 3 && line.compare(0, 3, "\xEF\xBB\xBF") == 0)
+    {
+      line.erase(0, 3); // UTF-8 byte order mark written by spreadsheets
+    }
+    const std::string trimmed = Trim(line);
+    if (trimmed.empty() || trimmed[0] == '#')
+    {
+      continue;
+    }
+    const std::vector<std::string> fields = SplitCSVLine(trimmed);
+    if (!sawHeader)
+    {
+      if (fields.size() != 2 || fields[0] != "image" || fields[1] != "label")
+      {
+        itkGenericExceptionMacro(<< "Case list " << listFile << " line " << lineNumber
+                                 << ": the header must be \"image,label\", not \"" << trimmed << "\"");
+      }
+      sawHeader = true;
+      continue;
+    }
+    if (fields.size() != 2 || fields[0].empty() || fields[1].empty())
+    {
+      itkGenericExceptionMacro(<< "Case list " << listFile << " line " << lineNumber
+                               << ": expected two fields \"image,label\", got \"" << trimmed << "\"");
+    }
+    CaseFiles c;
+    c.image = fs::path(fields[0]).is_absolute() ? fields[0] : (base / fields[0]).lexically_normal().string();
+    c.label = fs::path(fields[1]).is_absolute() ? fields[1] : (base / fields[1]).lexically_normal().string();
+    cases.push_back(std::move(c));
+  }
+  if (cases.empty())
+  {
+    itkGenericExceptionMacro(<< "Case list " << listFile << " holds no case (expected a header \"image,label\" and one "
+                             << "line per case)");
+  }
+  return cases;
+}
+
+std::vector<CaseFiles>
+FindCasePairs(const std::string & directory)
+{
+  std::error_code ec;
+  if (!fs::is_directory(directory, ec))
+  {
+    itkGenericExceptionMacro(<< "Case directory " << directory << " does not exist");
+  }
+  std::map<std::string, std::string> images, labels;
+  for (const auto & entry : fs::directory_iterator(directory, ec))
+  {
+    std::string stem;
+    if (!SplitImageName(entry, stem))
+    {
+      continue;
+    }
+    if (EndsWith(stem, "_ct"))
+    {
+      images[stem.substr(0, stem.size() - 3)] = entry.path().string();
+    }
+    else if (EndsWith(stem, "_label") && !entry.is_directory(ec))
+    {
+      labels[stem.substr(0, stem.size() - 6)] = entry.path().string();
+    }
+  }
+  std::vector<CaseFiles> cases;
+  for (const auto & [name, image] : images)
+  {
+    const auto label = labels.find(name);
+    if (label == labels.end())
+    {
+      itkGenericExceptionMacro(<< "Case directory " << directory << ": " << fs::path(image).filename().string()
+                               << " has no " << name << "_label image beside it");
+    }
+    cases.push_back({ image, label->second });
+  }
+  if (cases.empty())
+  {
+    itkGenericExceptionMacro(<< "Case directory " << directory << " holds no <name>_ct / <name>_label image pair");
+  }
+  return cases;
+}
+
+std::vector<CaseFiles>
+ReadCases(const std::string & listFileOrDirectory)
+{
+  std::error_code ec;
+  if (fs::is_directory(listFileOrDirectory, ec))
+  {
+    return FindCasePairs(listFileOrDirectory);
+  }
+  return ReadCaseList(listFileOrDirectory);
+}
+
+void
+CheckSameGeometry(const itk::ImageBase<3> * image, const itk::ImageBase<3> * labels, const std::string & imagePath,
+                  const std::string & labelPath)
+{
+  const auto         imageSize = image->GetLargestPossibleRegion().GetSize();
+  const auto         labelSize = labels->GetLargestPossibleRegion().GetSize();
+  std::ostringstream problem;
+  if (imageSize != labelSize)
+  {
+    problem << "size " << imageSize << " vs " << labelSize;
+  }
+  else
+  {
+    for (unsigned int d = 0; d < 3 && problem.str().empty(); ++d)
+    {
+      const double s = image->GetSpacing()[d];
+      if (std::abs(s - labels->GetSpacing()[d]) > 1e-3 * s)
+      {
+        problem << "spacing " << image->GetSpacing() << " vs " << labels->GetSpacing();
+      }
+      else if (std::abs(image->GetOrigin()[d] - labels->GetOrigin()[d]) > 1e-3 * s)
+      {
+        problem << "origin " << image->GetOrigin() << " vs " << labels->GetOrigin();
+      }
+      for (unsigned int e = 0; e < 3 && problem.str().empty(); ++e)
+      {
+        if (std::abs(image->GetDirection()(d, e) - labels->GetDirection()(d, e)) > 1e-4)
+        {
+          problem << "direction differs";
+        }
+      }
+    }
+  }
+  if (!problem.str().empty())
+  {
+    itkGenericExceptionMacro(<< "Label image " << labelPath << " does not match the grid of " << imagePath << ": "
+                             << problem.str());
+  }
+}
+
+std::vector<double>
+CountLabelVoxels(const LabelImageType * labels, unsigned int numberOfClasses, const std::string & path)
+{
+  std::vector<uint64_t> counts(256, 0);
+  const auto *          buffer = labels->GetBufferPointer();
+  const std::size_t     n = labels->GetBufferedRegion().GetNumberOfPixels();
+  for (std::size_t i = 0; i < n; ++i)
+  {
+    ++counts[buffer[i]];
+  }
+  for (unsigned int v = numberOfClasses; v < 256; ++v)
+  {
+    if (counts[v] > 0)
+    {
+      itkGenericExceptionMacro(<< "Label image " << path << " holds the value " << v << " (" << counts[v]
+                               << " voxels), outside the declared classes 0.." << numberOfClasses - 1);
+    }
+  }
+  return std::vector<double>(counts.begin(), counts.begin() + numberOfClasses);
+}
+
+ForegroundIntensityStatistics::ForegroundIntensityStatistics()
+  : m_Histogram(static_cast<std::size_t>((HistogramMaximum - HistogramMinimum) / BinWidth) + 1, 0)
+{}
+
+void
+ForegroundIntensityStatistics::Add(const CTImageType * image, const LabelImageType * labels)
+{
+  if (image->GetBufferedRegion() != labels->GetBufferedRegion())
+  {
+    itkExceptionMacro(<< "image region " << image->GetBufferedRegion().GetSize() << " and label region "
+                      << labels->GetBufferedRegion().GetSize() << " differ");
+  }
+  // A local pass (Welford) merged under the lock, so cases loaded in parallel threads can add at once.
+  uint64_t              count = 0;
+  double                mean = 0.0, m2 = 0.0;
+  const float *         v = image->GetBufferPointer();
+  const uint8_t *       l = labels->GetBufferPointer();
+  const std::size_t     n = image->GetBufferedRegion().GetNumberOfPixels();
+  std::vector<uint64_t> histogram(m_Histogram.size(), 0);
+  const double          last = static_cast<double>(m_Histogram.size() - 1);
+  for (std::size_t i = 0; i < n; ++i)
+  {
+    if (l[i] == 0)
+    {
+      continue;
+    }
+    const double x = v[i];
+    ++count;
+    const double delta = x - mean;
+    mean += delta / static_cast<double>(count);
+    m2 += delta * (x - mean);
+    const double bin = std::min(last, std::max(0.0, std::round((x - HistogramMinimum) / BinWidth)));
+    ++histogram[static_cast<std::size_t>(bin)];
+  }
+  if (count == 0)
+  {
+    return;
+  }
+  std::lock_guard<std::mutex> lock(m_Mutex);
+  for (std::size_t b = 0; b < histogram.size(); ++b)
+  {
+    m_Histogram[b] += histogram[b];
+  }
+  // Chan et al.'s merge of (count, mean, M2), kept as sums of deviations from the running mean.
+  const double na = static_cast<double>(m_Count), nb = static_cast<double>(count);
+  const double meanA = m_Count ? m_Sum / na : 0.0;
+  const double delta = mean - meanA;
+  const double total = na + nb;
+  const double mergedMean = meanA + delta * nb / total;
+  m_SumOfSquaredDeviations += m2 + delta * delta * na * nb / total;
+  m_Count += count;
+  m_Sum = mergedMean * total;
+  this->Modified();
+}
+
+std::size_t
+ForegroundIntensityStatistics::GetNumberOfVoxels() const
+{
+  std::lock_guard<std::mutex> lock(m_Mutex);
+  return m_Count;
+}
+
+double
+ForegroundIntensityStatistics::GetMean() const
+{
+  std::lock_guard<std::mutex> lock(m_Mutex);
+  return m_Count ? m_Sum / static_cast<double>(m_Count) : 0.0;
+}
+
+double
+ForegroundIntensityStatistics::GetStandardDeviation() const
+{
+  std::lock_guard<std::mutex> lock(m_Mutex);
+  // Population standard deviation, as numpy.std (nnU-Net).
+  return m_Count ? std::sqrt(m_SumOfSquaredDeviations / static_cast<double>(m_Count)) : 0.0;
+}
+
+double
+ForegroundIntensityStatistics::GetQuantile(double q) const
+{
+  std::lock_guard<std::mutex> lock(m_Mutex);
+  if (m_Count == 0)
+  {
+    itkExceptionMacro(<< "no foreground voxel was added");
+  }
+  q = std::min(1.0, std::max(0.0, q));
+  // numpy's linear method: the value at fractional rank q * (n - 1) between the order statistics around it.
+  const double rank = q * static_cast<double>(m_Count - 1);
+  const auto   lower = static_cast<uint64_t>(std::floor(rank));
+  const double fraction = rank - static_cast<double>(lower);
+  auto         valueAt = [this](uint64_t r) {
+    uint64_t seen = 0;
+    for (std::size_t b = 0; b < m_Histogram.size(); ++b)
+    {
+      seen += m_Histogram[b];
+      if (seen > r)
+      {
+        return HistogramMinimum + BinWidth * static_cast<double>(b);
+      }
+    }
+    return HistogramMaximum;
+  };
+  const double a = valueAt(lower);
+  const double b = fraction > 0.0 ? valueAt(lower + 1) : a;
+  return a + fraction * (b - a);
+}
+
+IntensityNormalization
+ForegroundIntensityStatistics::ComputeNormalization(const std::string & method, double windowLow,
+                                                    double windowHigh) const
+{
+  IntensityNormalization n;
+  n.method = method;
+  if (method == "window")
+  {
+    if (!(windowHigh > windowLow))
+    {
+      itkExceptionMacro(<< "Intensity window [" << windowLow << ", " << windowHigh << "] is empty");
+    }
+    n.clipLow = windowLow;
+    n.clipHigh = windowHigh;
+    n.mean = 0.0;
+    n.std = 1.0;
+    return n;
+  }
+  if (method != "zscore")
+  {
+    itkExceptionMacro(<< "Intensity normalisation \"" << method << "\" is not one of zscore, window");
+  }
+  if (this->GetNumberOfVoxels() == 0)
+  {
+    itkExceptionMacro(<< "The training labels hold no foreground voxel: the CT normalisation needs some");
+  }
+  n.clipLow = this->GetQuantile(0.005);
+  n.clipHigh = this->GetQuantile(0.995);
+  n.mean = this->GetMean();
+  n.std = std::max(1e-8, this->GetStandardDeviation());
+  return n;
+}
+
+void
+ForegroundIntensityStatistics::PrintSelf(std::ostream & os, itk::Indent indent) const
+{
+  Superclass::PrintSelf(os, indent);
+  std::lock_guard<std::mutex> lock(m_Mutex);
+  os << indent << "Histogram: " << m_Histogram.size() << " bins of " << BinWidth << " HU from " << HistogramMinimum
+     << std::endl;
+  os << indent << "Count: " << m_Count << std::endl;
+  os << indent << "Sum: " << m_Sum << std::endl;
+  os << indent << "SumOfSquaredDeviations: " << m_SumOfSquaredDeviations << std::endl;
+}
+
+} // namespace torchseg
