@@ -121,6 +121,11 @@ private:
   std::vector<LabelSurface> m_Surfaces;
 };
 
+/** Point normals for a closed, consistently oriented triangle mesh, pointing outwards: the triangles are reversed
+ * first when they enclose a negative volume (as after a map with a negative determinant). */
+vtkSmartPointer<vtkPolyData>
+ComputeOutwardNormals(vtkPolyData * mesh);
+
 /** Writes a mesh as VTK XML PolyData (.vtp) or binary STL (.stl), chosen by the extension, atomically. Throws
  * itk::ExceptionObject naming the path on another extension or a failed write. */
 void

@@ -333,26 +333,9 @@ LabelSurfaceExtractor::GenerateData()
       mesh = decimate->GetOutput();
     }
 
-    // Discrete flying edges orients every closed component consistently; the sign of the enclosed volume says
-    // whether that orientation is outwards (the index-to-world map reverses it when det(direction) < 0).
-    if (SignedVolumeTimesSix(mesh) < 0.0)
-    {
-      auto reverse = vtkSmartPointer<vtkReverseSense>::New();
-      reverse->SetInputData(mesh);
-      reverse->ReverseCellsOn();
-      reverse->ReverseNormalsOff();
-      reverse->Update();
-      mesh = reverse->GetOutput();
-    }
-    auto normals = vtkSmartPointer<vtkPolyDataNormals>::New();
-    normals->SetInputData(mesh);
-    normals->ConsistencyOff();
-    normals->AutoOrientNormalsOff();
-    normals->SplittingOff();
-    normals->ComputePointNormalsOn();
-    normals->ComputeCellNormalsOff();
-    normals->Update();
-    surface.mesh = normals->GetOutput();
+    // Discrete flying edges orients every closed component consistently; the index-to-world map reverses that
+    // orientation when det(direction) < 0.
+    surface.mesh = ComputeOutwardNormals(mesh);
 
     auto mass = vtkSmartPointer<vtkMassProperties>::New();
     mass->SetInputData(surface.mesh);
@@ -396,6 +379,30 @@ LabelSurfaceExtractor::PrintSelf(std::ostream & os, itk::Indent indent) const
   os << indent << "SmoothingIterations: " << m_SmoothingIterations << std::endl;
   os << indent << "DecimationTargetReduction: " << m_DecimationTargetReduction << std::endl;
   os << indent << "Surfaces: " << m_Surfaces.size() << std::endl;
+}
+
+vtkSmartPointer<vtkPolyData>
+ComputeOutwardNormals(vtkPolyData * mesh)
+{
+  vtkSmartPointer<vtkPolyData> oriented = mesh;
+  if (SignedVolumeTimesSix(mesh) < 0.0)
+  {
+    auto reverse = vtkSmartPointer<vtkReverseSense>::New();
+    reverse->SetInputData(mesh);
+    reverse->ReverseCellsOn();
+    reverse->ReverseNormalsOff();
+    reverse->Update();
+    oriented = reverse->GetOutput();
+  }
+  auto normals = vtkSmartPointer<vtkPolyDataNormals>::New();
+  normals->SetInputData(oriented);
+  normals->ConsistencyOff();
+  normals->AutoOrientNormalsOff();
+  normals->SplittingOff();
+  normals->ComputePointNormalsOn();
+  normals->ComputeCellNormalsOff();
+  normals->Update();
+  return normals->GetOutput();
 }
 
 void
