@@ -154,6 +154,7 @@ OverlapMetricsImageFilter<TLabelImage>::ThreadedStreamedGenerateData(const Regio
   const TLabelImage * prediction = this->GetPredictionImage();
   const std::size_t   lineLength = region.GetSize(0);
 
+  constexpr std::size_t               Block = 32;
   detail::LabelPairCounter<LabelType> counter;
   const LabelType *                   r0 = reference->GetBufferPointer() + reference->ComputeOffset(region.GetIndex());
   const LabelType * p0 = prediction->GetBufferPointer() + prediction->ComputeOffset(region.GetIndex());
@@ -167,19 +168,38 @@ OverlapMetricsImageFilter<TLabelImage>::ThreadedStreamedGenerateData(const Regio
     const auto &      index = it.GetIndex();
     const LabelType * r = reference->GetBufferPointer() + reference->ComputeOffset(index);
     const LabelType * p = prediction->GetBufferPointer() + prediction->ComputeOffset(index);
-    for (std::size_t x = 0; x < lineLength; ++x)
+    std::size_t       x = 0;
+    while (x < lineLength)
     {
-      // Label images are piecewise constant: most voxels continue the current run.
-      if (r[x] == currentReference && p[x] == currentPrediction)
+      // Label images are piecewise constant: most blocks continue the current run (a vectorized test).
+      if (x + Block <= lineLength)
       {
-        ++run;
+        bool same = true;
+        for (std::size_t k = 0; k < Block; ++k)
+        {
+          same &= (r[x + k] == currentReference) & (p[x + k] == currentPrediction);
+        }
+        if (same)
+        {
+          run += Block;
+          x += Block;
+          continue;
+        }
       }
-      else
+      const std::size_t end = std::min(x + Block, lineLength);
+      for (; x < end; ++x)
       {
-        counter.Add(currentReference, currentPrediction, run);
-        currentReference = r[x];
-        currentPrediction = p[x];
-        run = 1;
+        if (r[x] == currentReference && p[x] == currentPrediction)
+        {
+          ++run;
+        }
+        else
+        {
+          counter.Add(currentReference, currentPrediction, run);
+          currentReference = r[x];
+          currentPrediction = p[x];
+          run = 1;
+        }
       }
     }
     it.NextLine();

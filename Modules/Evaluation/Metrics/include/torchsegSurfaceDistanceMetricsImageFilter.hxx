@@ -122,9 +122,10 @@ SurfaceDistanceMetricsImageFilter<TLabelImage>::ThreadedStreamedGenerateData(con
   {
     return;
   }
-  const TLabelImage * images[2] = { this->GetReferenceImage(), this->GetPredictionImage() };
-  const std::size_t   lineLength = region.GetSize(0);
-  BoxMap              boxes;
+  const TLabelImage *   images[2] = { this->GetReferenceImage(), this->GetPredictionImage() };
+  const std::size_t     lineLength = region.GetSize(0);
+  constexpr std::size_t Block = 32;
+  BoxMap                boxes;
   // The box of the label seen last: runs of one label are the rule, so the map is rarely searched.
   LabelType  cachedLabel{};
   LabelBox * cached = nullptr;
@@ -151,28 +152,40 @@ SurfaceDistanceMetricsImageFilter<TLabelImage>::ThreadedStreamedGenerateData(con
     {
       const TLabelImage * image = images[which];
       const LabelType *   line = image->GetBufferPointer() + image->ComputeOffset(index);
-      std::size_t         start = 0;
-      LabelType           current = line[0];
-      for (std::size_t x = 1; x <= lineLength; ++x)
+      std::size_t         x = 0;
+      while (x < lineLength)
       {
-        if (x < lineLength && line[x] == current)
+        const LabelType current = line[x];
+        std::size_t     end = x + 1;
+        // Skip the run in blocks (a vectorized test), then voxel by voxel.
+        while (end + Block <= lineLength)
         {
-          continue;
+          bool same = true;
+          for (std::size_t k = 0; k < Block; ++k)
+          {
+            same &= line[end + k] == current;
+          }
+          if (!same)
+          {
+            break;
+          }
+          end += Block;
+        }
+        while (end < lineLength && line[end] == current)
+        {
+          ++end;
         }
         LabelBox & box = boxOf(current);
-        box.lower[0] = std::min<itk::IndexValueType>(box.lower[0], index[0] + static_cast<itk::IndexValueType>(start));
-        box.upper[0] = std::max<itk::IndexValueType>(box.upper[0], index[0] + static_cast<itk::IndexValueType>(x - 1));
+        box.lower[0] = std::min<itk::IndexValueType>(box.lower[0], index[0] + static_cast<itk::IndexValueType>(x));
+        box.upper[0] =
+          std::max<itk::IndexValueType>(box.upper[0], index[0] + static_cast<itk::IndexValueType>(end - 1));
         for (unsigned int d = 1; d < ImageDimension; ++d)
         {
           box.lower[d] = std::min(box.lower[d], index[d]);
           box.upper[d] = std::max(box.upper[d], index[d]);
         }
         (which == 0 ? box.inReference : box.inPrediction) = true;
-        if (x < lineLength)
-        {
-          start = x;
-          current = line[x];
-        }
+        x = end;
       }
     }
     it.NextLine();

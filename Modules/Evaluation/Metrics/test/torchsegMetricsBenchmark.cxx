@@ -1,0 +1,290 @@
+// Evaluation on a CT-sized pair: 512 x 512 x 300 voxels of 0.8 x 0.8 x 1.5 mm, a liver-like ellipsoid (label 1) with
+// three tumour spheres (label 2); the prediction is shifted, eroded, misses part of one tumour and adds a false one.
+// Compares the toolkit's filters with ITK's LabelOverlapMeasuresImageFilter and HausdorffDistanceImageFilter.
+// Run each benchmark in its own process (--benchmark_filter) for a meaningful peak memory.
+#include "torchsegOverlapMetricsImageFilter.h"
+#include "torchsegSegmentationEvaluation.h"
+#include "torchsegSurfaceDistanceMetricsImageFilter.h"
+
+#include "itkHausdorffDistanceImageFilter.h"
+#include "itkImageRegionIteratorWithIndex.h"
+#include "itkLabelOverlapMeasuresImageFilter.h"
+#include "itkMultiThreaderBase.h"
+
+#include <benchmark/benchmark.h>
+
+#include <sys/resource.h>
+
+#include <array>
+#include <cmath>
+
+namespace
+{
+
+using LabelImage = itk::Image<std::uint8_t, 3>;
+
+struct Sphere
+{
+  std::array<double, 3> centre; // mm, relative to the liver centre
+  double                radius;
+};
+
+double
+PeakResidentMB()
+{
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
+LabelImage::Pointer
+MakePhantom(const std::array<double, 3> & shift, double erosion, const std::vector<Sphere> & tumours)
+{
+  auto image = LabelImage::New();
+  image->SetRegions(LabelImage::SizeType{ { 512, 512, 300 } });
+  const double spacing[3] = { 0.8, 0.8, 1.5 };
+  image->SetSpacing(spacing);
+  image->Allocate();
+  const std::array<double, 3> centre{ { 230.0, 200.0, 225.0 } }; // mm
+  const std::array<double, 3> axes{ { 100.0 - erosion, 80.0 - erosion, 75.0 - erosion } };
+  std::uint8_t *              buffer = image->GetBufferPointer();
+  itk::MultiThreaderBase::New()->ParallelizeArray(
+    0,
+    300,
+    [&](itk::SizeValueType z) {
+      for (std::size_t y = 0; y < 512; ++y)
+      {
+        for (std::size_t x = 0; x < 512; ++x)
+        {
+          const double p[3] = { x * 0.8 - centre[0] - shift[0],
+                                y * 0.8 - centre[1] - shift[1],
+                                z * 1.5 - centre[2] - shift[2] };
+          std::uint8_t label = 0;
+          double       e = 0;
+          for (int d = 0; d < 3; ++d)
+          {
+            e += p[d] * p[d] / (axes[d] * axes[d]);
+          }
+          if (e <= 1.0)
+          {
+            label = 1;
+          }
+          for (const Sphere & s : tumours)
+          {
+            double r2 = 0;
+            for (int d = 0; d < 3; ++d)
+            {
+              r2 += (p[d] - s.centre[d]) * (p[d] - s.centre[d]);
+            }
+            if (r2 <= s.radius * s.radius)
+            {
+              label = 2;
+            }
+          }
+          buffer[x + 512 * (y + 512 * z)] = label;
+        }
+      }
+    },
+    nullptr);
+  return image;
+}
+
+struct Pair
+{
+  LabelImage::Pointer reference;
+  LabelImage::Pointer prediction;
+  double              baselineMB;
+};
+
+const Pair &
+GetPair()
+{
+  static const Pair pair = [] {
+    Pair p;
+    p.reference = MakePhantom(
+      { { 0, 0, 0 } }, 0.0, { { { { 30, 10, 5 } }, 15 }, { { { -40, -20, 20 } }, 10 }, { { { 10, 40, -30 } }, 8 } });
+    p.prediction = MakePhantom(
+      { { 2.0, -1.6, 1.5 } }, 2.0, { { { { 31, 9, 6 } }, 14 }, { { { -41, -20, 21 } }, 7 }, { { { -60, 0, 0 } }, 6 } });
+    p.baselineMB = PeakResidentMB();
+    return p;
+  }();
+  return pair;
+}
+
+void
+SetCounters(benchmark::State & state)
+{
+  state.counters["peakMB"] = PeakResidentMB();
+  state.counters["imagesMB"] = GetPair().baselineMB;
+}
+
+void
+BM_Overlap(benchmark::State & state)
+{
+  const Pair & pair = GetPair();
+  double       dice = 0;
+  for (auto _ : state)
+  {
+    auto filter = torchseg::OverlapMetricsImageFilter<LabelImage>::New();
+    filter->SetReferenceImage(pair.reference);
+    filter->SetPredictionImage(pair.prediction);
+    filter->Update();
+    dice = filter->GetMeanDice();
+  }
+  state.counters["meanDice"] = dice;
+  SetCounters(state);
+}
+
+void
+Surface(benchmark::State & state, std::vector<std::uint8_t> labels)
+{
+  const Pair & pair = GetPair();
+  double       hd95 = 0;
+  for (auto _ : state)
+  {
+    auto filter = torchseg::SurfaceDistanceMetricsImageFilter<LabelImage>::New();
+    filter->SetReferenceImage(pair.reference);
+    filter->SetPredictionImage(pair.prediction);
+    filter->SetLabels(labels);
+    filter->Update();
+    hd95 = filter->GetMeasures(labels.front()).hausdorffPercentile;
+  }
+  state.counters["hd95"] = hd95;
+  SetCounters(state);
+}
+
+void
+BM_SurfaceLiver(benchmark::State & state)
+{
+  Surface(state, { 1 });
+}
+
+void
+BM_SurfaceTumour(benchmark::State & state)
+{
+  Surface(state, { 2 });
+}
+
+/** Label 3 is in neither image: the bounding-box scan alone. */
+void
+BM_SurfaceScanOnly(benchmark::State & state)
+{
+  Surface(state, { 3 });
+}
+
+void
+BM_SurfaceBothLabels(benchmark::State & state)
+{
+  Surface(state, { 1, 2 });
+}
+
+void
+BM_AllMetricsBothLabels(benchmark::State & state)
+{
+  const Pair &                     pair = GetPair();
+  torchseg::SegmentationEvaluation e;
+  for (auto _ : state)
+  {
+    e = torchseg::EvaluateSegmentation<LabelImage>(pair.reference, pair.prediction);
+  }
+  state.counters["liverDice"] = e.labels.at(0).overlap.dice;
+  state.counters["liverHD"] = e.labels.at(0).surface.hausdorff;
+  state.counters["liverHD95"] = e.labels.at(0).surface.hausdorffPercentile;
+  state.counters["liverASSD"] = e.labels.at(0).surface.averageSymmetric;
+  state.counters["tumourDice"] = e.labels.at(1).overlap.dice;
+  state.counters["tumourHD95"] = e.labels.at(1).surface.hausdorffPercentile;
+  SetCounters(state);
+}
+
+void
+BM_ITKLabelOverlapMeasures(benchmark::State & state)
+{
+  const Pair & pair = GetPair();
+  double       dice = 0;
+  for (auto _ : state)
+  {
+    auto filter = itk::LabelOverlapMeasuresImageFilter<LabelImage>::New();
+    filter->SetSourceImage(pair.prediction);
+    filter->SetTargetImage(pair.reference);
+    filter->Update();
+    dice = filter->GetDiceCoefficient(1);
+  }
+  state.counters["liverDice"] = dice;
+  SetCounters(state);
+}
+
+/** ITK's voxel-set Hausdorff distance of both labels, on binary masks made before the timing. */
+void
+BM_ITKHausdorffBothLabels(benchmark::State & state)
+{
+  const Pair &                     pair = GetPair();
+  std::vector<LabelImage::Pointer> masks;
+  for (const std::uint8_t label : { 1, 2 })
+  {
+    for (const LabelImage * source : { pair.reference.GetPointer(), pair.prediction.GetPointer() })
+    {
+      auto mask = LabelImage::New();
+      mask->CopyInformation(source);
+      mask->SetRegions(source->GetLargestPossibleRegion());
+      mask->Allocate();
+      const std::size_t n = source->GetLargestPossibleRegion().GetNumberOfPixels();
+      for (std::size_t i = 0; i < n; ++i)
+      {
+        mask->GetBufferPointer()[i] = source->GetBufferPointer()[i] == label;
+      }
+      masks.push_back(mask);
+    }
+  }
+  double hd = 0;
+  for (auto _ : state)
+  {
+    for (std::size_t l = 0; l < 2; ++l)
+    {
+      auto filter = itk::HausdorffDistanceImageFilter<LabelImage, LabelImage>::New();
+      filter->SetInput1(masks[2 * l]);
+      filter->SetInput2(masks[2 * l + 1]);
+      filter->SetUseImageSpacing(true);
+      filter->Update();
+      if (l == 0)
+      {
+        hd = filter->GetHausdorffDistance();
+      }
+    }
+  }
+  state.counters["liverHD"] = hd;
+  SetCounters(state);
+}
+
+} // namespace
+
+BENCHMARK(BM_Overlap)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->UseRealTime()->Iterations(5);
+BENCHMARK(BM_SurfaceLiver)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->UseRealTime()->Iterations(3);
+BENCHMARK(BM_SurfaceTumour)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->UseRealTime()->Iterations(3);
+BENCHMARK(BM_SurfaceScanOnly)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->UseRealTime()->Iterations(3);
+BENCHMARK(BM_SurfaceBothLabels)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->UseRealTime()->Iterations(3);
+BENCHMARK(BM_AllMetricsBothLabels)
+  ->Unit(benchmark::kMillisecond)
+  ->MeasureProcessCPUTime()
+  ->UseRealTime()
+  ->Iterations(3);
+BENCHMARK(BM_ITKLabelOverlapMeasures)
+  ->Unit(benchmark::kMillisecond)
+  ->MeasureProcessCPUTime()
+  ->UseRealTime()
+  ->Iterations(3);
+BENCHMARK(BM_ITKHausdorffBothLabels)
+  ->Unit(benchmark::kMillisecond)
+  ->MeasureProcessCPUTime()
+  ->UseRealTime()
+  ->Iterations(1);
+
+int
+main(int argc, char ** argv)
+{
+  // Both cores, like the applications' default.
+  itk::MultiThreaderBase::SetGlobalDefaultNumberOfThreads(2);
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
