@@ -39,6 +39,12 @@ using dicomseg::SplitBackslash;
 /** The category and type of a segment whose class has no codes: SCT "Tissue", as 3D Slicer does. */
 const CodedConcept kGenericCode{ "85756007", "SCT", "Tissue" };
 
+bool
+IsASCII(const std::string & text)
+{
+  return std::none_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+}
+
 /** A segment to write: the voxel value (label value or probability component) it comes from, and its class. */
 struct SegmentSpec
 {
@@ -152,7 +158,8 @@ WriteDocument(const itk::ImageBase<3> * grid, const std::vector<DICOMSourceInsta
   Check(doc->getSeries().setSeriesNumber(std::to_string(options.seriesNumber).c_str()),
         outputFile,
         "SeriesNumber " + std::to_string(options.seriesNumber));
-  Check(doc->getSeries().setSeriesDescription(options.seriesDescription.c_str()),
+  Check(doc->getSeries().setSeriesDescription(IsASCII(options.seriesDescription) ? options.seriesDescription.c_str()
+                                                                                 : "segmentation"),
         outputFile,
         "SeriesDescription \"" + options.seriesDescription + "\"");
   doc->getSeries().setSeriesDate(date);
@@ -211,7 +218,7 @@ WriteDocument(const itk::ImageBase<3> * grid, const std::vector<DICOMSourceInsta
     DcmSegment *         segment = nullptr;
     Check(
       DcmSegment::create(segment,
-                         info.name.c_str(),
+                         IsASCII(info.name) ? info.name.c_str() : "segment",
                          CodeSequenceMacro(category.value.c_str(), category.scheme.c_str(), category.meaning.c_str()),
                          CodeSequenceMacro(type.value.c_str(), type.scheme.c_str(), type.meaning.c_str()),
                          DcmSegTypes::SAT_AUTOMATIC,
@@ -322,6 +329,43 @@ WriteDocument(const itk::ImageBase<3> * grid, const std::vector<DICOMSourceInsta
   Check(file.getDataset()->putAndInsertString(DCM_SegmentsOverlap, fractional ? "UNDEFINED" : "NO"),
         outputFile,
         "SegmentsOverlap");
+  // Text of our own that is not ASCII (a class name such as "tumeur hépatique") is UTF-8: say so, unless the source
+  // declared another character set for the patient and study text copied from it.
+  std::vector<std::string> texts{
+    options.seriesDescription, options.contentDescription, options.contentCreatorName,
+    options.algorithmName,     options.manufacturer,       options.manufacturerModelName
+  };
+  for (const auto & segment : segments)
+  {
+    texts.push_back(segment.info.name);
+  }
+  const auto nonASCII = std::find_if(texts.begin(), texts.end(), [](const std::string & t) { return !IsASCII(t); });
+  if (nonASCII != texts.end())
+  {
+    OFString characterSet;
+    file.getDataset()->findAndGetOFStringArray(DCM_SpecificCharacterSet, characterSet);
+    if (!characterSet.empty() && characterSet != "ISO_IR 192")
+    {
+      itkGenericExceptionMacro(<< "Cannot write the DICOM segmentation " << outputFile << ": the text \"" << *nonASCII
+                               << "\" is not ASCII and the source series uses the character set " << characterSet);
+    }
+    Check(file.getDataset()->putAndInsertString(DCM_SpecificCharacterSet, "ISO_IR 192"),
+          outputFile,
+          "SpecificCharacterSet");
+    // DCMTK's value checks know ASCII only, so the texts went in as ASCII placeholders: put the real ones now.
+    DcmDataset * dataset = file.getDataset();
+    Check(dataset->putAndInsertString(DCM_SeriesDescription, options.seriesDescription.c_str()),
+          outputFile,
+          "SeriesDescription");
+    for (std::size_t s = 0; s < segments.size(); ++s)
+    {
+      DcmItem * item = nullptr;
+      Check(dataset->findAndGetSequenceItem(DCM_SegmentSequence, item, static_cast<signed long>(s)),
+            outputFile,
+            "SegmentSequence");
+      Check(item->putAndInsertString(DCM_SegmentLabel, segments[s].info.name.c_str()), outputFile, "SegmentLabel");
+    }
+  }
   const OFCondition saved = file.saveFile(out.GetTemporaryPath().string().c_str(), EXS_LittleEndianExplicit);
   if (saved.bad())
   {

@@ -752,7 +752,7 @@ TEST(DICOMSegmentation, GenericSegmentsAndNonContiguousValuesKeepTheirLabelValue
   table.Set(torchseg::LabelTable::LiverTumour().GetLabels()[0]);
   torchseg::LabelInfo vessel;
   vessel.value = 3;
-  vessel.name = "vessel";
+  vessel.name = "vaisseau hépatique"; // not ASCII: written as UTF-8 (ISO_IR 192)
   vessel.color = { { 0, 151, 206 } };
   table.Set(vessel);
 
@@ -766,7 +766,7 @@ TEST(DICOMSegmentation, GenericSegmentsAndNonContiguousValuesKeepTheirLabelValue
   const auto back = torchseg::ReadDICOMSegmentation(output.string(), ct, table);
   EXPECT_EQ(CountDifferences(back.labels, labels), 0u);
   ASSERT_EQ(back.table.size(), 3u);
-  EXPECT_EQ(back.table.GetName(3), "vessel");
+  EXPECT_EQ(back.table.GetName(3), "vaisseau hépatique");
   EXPECT_EQ(back.table.Find(3)->type.value, "85756007"); // generic "Tissue" codes for a class without codes
   EXPECT_EQ(back.table.GetName(7), "label 7");
 
@@ -775,7 +775,7 @@ TEST(DICOMSegmentation, GenericSegmentsAndNonContiguousValuesKeepTheirLabelValue
   EXPECT_EQ(byNumber.labels->GetPixel({ { 22, 13, 5 } }), 2);
   EXPECT_EQ(byNumber.labels->GetPixel({ { 10, 20, 5 } }), 1);
   EXPECT_EQ(byNumber.labels->GetPixel({ { 55, 41, 11 } }), 7);
-  EXPECT_EQ(byNumber.table.GetName(2), "vessel");
+  EXPECT_EQ(byNumber.table.GetName(2), "vaisseau hépatique");
 }
 
 // A label grid that walks the slices in the opposite order (last slice first, third axis reversed) is matched by
