@@ -75,7 +75,8 @@ struct DICOMSourceInstance
  * ImagePositionPatient lies on slice k: the distance along the slice normal within 0.1 slice spacing, the in-plane
  * offset within 0.1 pixel. With \a seriesInstanceUID empty every series of the directory is tried, largest first.
  * Throws itk::ExceptionObject naming the directory and the grid when no DICOM image is found, when the series has
- * more or fewer slices than the grid, or when a slice has no instance or two. */
+ * more or fewer slices than the grid, or when a slice has no instance or two.
+ * \ingroup TorchSegDICOMSegmentation */
 std::vector<DICOMSourceInstance>
 MatchDICOMSeriesToGrid(const itk::ImageBase<3> * grid, const std::string & directory,
                        const std::string & seriesInstanceUID = std::string());
@@ -94,7 +95,8 @@ MatchDICOMSeriesToGrid(const itk::ImageBase<3> * grid, const std::string & direc
  * reference are copied from the source; ReferencedSeriesSequence lists every instance of the source series.
  * A segment absent from the whole image gets one empty frame on the first slice (so every class is present as a
  * definite "absent", and the object has frames even when the image has no foreground).
- * Throws itk::ExceptionObject naming the file or value at fault; leaves no partial output. */
+ * Throws itk::ExceptionObject naming the file or value at fault; leaves no partial output.
+ * \ingroup TorchSegDICOMSegmentation */
 void
 WriteDICOMSegmentation(const LabelImageType * labels, const std::string & sourceSeriesDirectory,
                        const std::string & outputFile, const LabelTable & table,
@@ -134,7 +136,8 @@ struct DICOMSegmentationContents
  * 1 - the sum of the others (ties go to the lower value).
  * Each frame is placed by projecting its ImagePositionPatient on the reference's slice normal; a frame whose
  * orientation, size, spacing or position does not fall on the reference grid is an error naming the file and the
- * grid. Throws itk::ExceptionObject naming the file for a missing, unreadable or non-segmentation file. */
+ * grid. Throws itk::ExceptionObject naming the file for a missing, unreadable or non-segmentation file.
+ * \ingroup TorchSegDICOMSegmentation */
 DICOMSegmentationContents
 ReadDICOMSegmentation(const std::string & file, const itk::ImageBase<3> * referenceGeometry,
                       const LabelTable & labelValues = LabelTable());
