@@ -1,8 +1,6 @@
 #include "torchsegImageIO.h"
 #include "torchsegImageIOPrivate.h"
 
-#include "itkMultiThreaderBase.h"
-
 #include "dcmtk/config/osconfig.h"
 #include "dcmtk/dcmdata/dcdict.h"
 #include "dcmtk/dcmdata/dcfilefo.h"
@@ -181,8 +179,7 @@ ScanDirectory(const std::string & directory, std::size_t * numberOfFiles)
   }
   std::vector<SliceHeader> headers(files.size());
   std::vector<char>        ok(files.size(), 0);
-  itk::MultiThreaderBase::New()->ParallelizeArray(
-    0, files.size(), [&](itk::SizeValueType i) { ok[i] = ParseHeader(files[i], headers[i]); }, nullptr);
+  detail::ParallelFor(files.size(), [&](std::size_t i) { ok[i] = ParseHeader(files[i], headers[i]); });
   std::vector<SliceHeader> dicom;
   for (std::size_t i = 0; i < files.size(); ++i)
   {
@@ -538,11 +535,8 @@ ReadDICOMSeriesDirectory(const std::string & directory, const std::string & seri
 
   const std::size_t        sliceSize = static_cast<std::size_t>(first.rows) * first.columns;
   std::vector<std::string> errors(n);
-  itk::MultiThreaderBase::New()->ParallelizeArray(
-    0,
-    n,
-    [&](itk::SizeValueType k) { errors[k] = ReadSlicePixels(slices[k], image->GetBufferPointer() + k * sliceSize); },
-    nullptr);
+  detail::ParallelFor(
+    n, [&](std::size_t k) { errors[k] = ReadSlicePixels(slices[k], image->GetBufferPointer() + k * sliceSize); });
   for (const auto & error : errors)
   {
     if (!error.empty())

@@ -4,8 +4,6 @@
 #include "torchsegImageIOPrivate.h"
 #include "torchsegVersion.h"
 
-#include "itkMultiThreaderBase.h"
-
 #include "dcmtk/config/osconfig.h"
 #include "dcmtk/dcmdata/dcdeftag.h"
 #include "dcmtk/dcmdata/dcfilefo.h"
@@ -195,7 +193,7 @@ WriteDICOMCTSeries(const CTStorageImageType * image, const std::string & directo
   const double             normal[3] = { direction(0, 2), direction(1, 2), direction(2, 2) };
   std::vector<std::string> errors(size[2]);
 
-  auto writeSlice = [&](itk::SizeValueType k) {
+  auto writeSlice = [&](std::size_t k) {
     try
     {
       DcmFileFormat                 format;
@@ -289,7 +287,7 @@ WriteDICOMCTSeries(const CTStorageImageType * image, const std::string & directo
       errors[k] = detail::OneLine(e.GetDescription());
     }
   };
-  itk::MultiThreaderBase::New()->ParallelizeArray(0, size[2], writeSlice, nullptr);
+  detail::ParallelFor(size[2], writeSlice);
   for (const auto & error : errors)
   {
     if (!error.empty())

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cctype>
 #include <cmath>
 #include <cstring>
@@ -26,6 +27,7 @@
 #include <mutex>
 #include <random>
 #include <sstream>
+#include <thread>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -354,34 +356,30 @@ GzipFile(const fs::path & input, const fs::path & output, int level)
   std::vector<std::vector<unsigned char>> compressed(chunks);
   std::vector<uLong>                      crcs(chunks);
   std::vector<char>                       failed(chunks, 0);
-  itk::MultiThreaderBase::New()->ParallelizeArray(
-    0,
-    chunks,
-    [&](itk::SizeValueType c) {
-      const std::size_t begin = c * chunk;
-      const std::size_t length = std::min(chunk, size - std::min(size, begin));
-      z_stream          z{};
-      if (deflateInit2(&z, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-      {
-        failed[c] = 1;
-        return;
-      }
-      std::vector<unsigned char> & out = compressed[c];
-      out.resize(deflateBound(&z, static_cast<uLong>(length)) + 64);
-      z.next_in = data.data() + begin;
-      z.avail_in = static_cast<uInt>(length);
-      z.next_out = out.data();
-      z.avail_out = static_cast<uInt>(out.size());
-      const int status = deflate(&z, c + 1 == chunks ? Z_FINISH : Z_SYNC_FLUSH);
-      if ((c + 1 == chunks && status != Z_STREAM_END) || (c + 1 < chunks && (status != Z_OK || z.avail_in != 0)))
-      {
-        failed[c] = 1;
-      }
-      out.resize(out.size() - z.avail_out);
-      deflateEnd(&z);
-      crcs[c] = crc32(crc32(0L, Z_NULL, 0), data.data() + begin, static_cast<uInt>(length));
-    },
-    nullptr);
+  detail::ParallelFor(chunks, [&](std::size_t c) {
+    const std::size_t begin = c * chunk;
+    const std::size_t length = std::min(chunk, size - std::min(size, begin));
+    z_stream          z{};
+    if (deflateInit2(&z, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    {
+      failed[c] = 1;
+      return;
+    }
+    std::vector<unsigned char> & out = compressed[c];
+    out.resize(deflateBound(&z, static_cast<uLong>(length)) + 64);
+    z.next_in = data.data() + begin;
+    z.avail_in = static_cast<uInt>(length);
+    z.next_out = out.data();
+    z.avail_out = static_cast<uInt>(out.size());
+    const int status = deflate(&z, c + 1 == chunks ? Z_FINISH : Z_SYNC_FLUSH);
+    if ((c + 1 == chunks && status != Z_STREAM_END) || (c + 1 < chunks && (status != Z_OK || z.avail_in != 0)))
+    {
+      failed[c] = 1;
+    }
+    out.resize(out.size() - z.avail_out);
+    deflateEnd(&z);
+    crcs[c] = crc32(crc32(0L, Z_NULL, 0), data.data() + begin, static_cast<uInt>(length));
+  });
   if (std::find(failed.begin(), failed.end(), 1) != failed.end())
   {
     itkGenericExceptionMacro(<< "Cannot compress " << output.string() << ": zlib failed");
@@ -603,6 +601,38 @@ FormatColor(const std::array<uint8_t, 3> & color)
 
 namespace detail
 {
+
+void
+ParallelFor(std::size_t count, const std::function<void(std::size_t)> & body)
+{
+  const std::size_t threads =
+    std::min<std::size_t>(count, std::max(1u, itk::MultiThreaderBase::GetGlobalDefaultNumberOfThreads()));
+  if (threads <= 1)
+  {
+    for (std::size_t i = 0; i < count; ++i)
+    {
+      body(i);
+    }
+    return;
+  }
+  std::atomic<std::size_t> next{ 0 };
+  auto                     work = [&] {
+    for (std::size_t i = next++; i < count; i = next++)
+    {
+      body(i);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (std::size_t t = 1; t < threads; ++t)
+  {
+    pool.emplace_back(work);
+  }
+  work();
+  for (auto & thread : pool)
+  {
+    thread.join();
+  }
+}
 
 std::string
 OneLine(const std::string & text)

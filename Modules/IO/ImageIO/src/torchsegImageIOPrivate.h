@@ -3,12 +3,20 @@
 
 #include "torchsegImageIO.h"
 
+#include <cstddef>
+#include <functional>
 #include <string>
 
 namespace torchseg
 {
 namespace detail
 {
+
+/** Calls \a body(i) for i in [0, count) on ITK's global default number of threads. Plain std::threads rather than
+ * ITK's pool, so that a reader or writer called from inside a pool task (a pipeline, a parallel loop over cases)
+ * cannot wait on work queued behind itself. */
+void
+ParallelFor(std::size_t count, const std::function<void(std::size_t)> & body);
 
 /** Collapses a (multi-line) message into one line: newlines and runs of blanks become one space. */
 std::string
