@@ -197,12 +197,13 @@ MaxUnpool(const torch::Tensor & input, const torch::Tensor & indices, torch::Int
 torch::Tensor
 AdaptiveAvgPool(const torch::Tensor & input, int64_t bins);
 
-/** \class AdaptiveAvgPoolImpl
- * \brief A parameter-free module (so that Sequential indices match torchvision's, e.g. ASPP's image pooling). */
-class AdaptiveAvgPoolImpl : public torch::nn::Cloneable<AdaptiveAvgPoolImpl>
+/** \class AdaptivePoolImpl
+ * \brief Adaptive average pooling as a parameter-free module (so that Sequential indices match torchvision's, e.g.
+ * ASPP's image pooling). */
+class AdaptivePoolImpl : public torch::nn::Cloneable<AdaptivePoolImpl>
 {
 public:
-  explicit AdaptiveAvgPoolImpl(int64_t bins)
+  explicit AdaptivePoolImpl(int64_t bins)
     : bins(bins)
   {}
   void
@@ -215,7 +216,7 @@ public:
   }
   int64_t bins;
 };
-TORCH_MODULE(AdaptiveAvgPool);
+TORCH_MODULE(AdaptivePool);
 
 /** Kaiming-normal initialisation (fan_out, ReLU) of every Conv and weight 1, bias 0 of every BatchNorm, as
  * torchvision's ResNet. */

@@ -49,6 +49,14 @@ private:
   std::vector<std::string> m_Read;
 };
 
+struct BackboneOptions;
+
+/** Reads the keys "backbone", "width" and "outputStride" shared by the networks built on a backbone. */
+BackboneOptions
+ReadBackboneOptions(NetworkOptionReader & reader, const NetworkOptions & options, const std::string & defaultName,
+                    const std::vector<std::string> & allowedNames, int defaultStride,
+                    const std::vector<int> & allowedStrides);
+
 } // namespace torchseg
 
 #endif

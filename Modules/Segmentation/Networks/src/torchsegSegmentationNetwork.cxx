@@ -1,6 +1,9 @@
 #include "torchsegSegmentationNetwork.h"
 
+#include "torchsegDeepLab.h"
+#include "torchsegFCN.h"
 #include "torchsegNetworkOptionReader.h"
+#include "torchsegSegNet.h"
 #include "torchsegUNet.h"
 
 #include "itkMacro.h"
@@ -72,6 +75,14 @@ const std::vector<Architecture> &
 Architectures()
 {
   static const std::vector<Architecture> architectures{
+    { "fcn32s", 0, Make<FCN> },
+    { "fcn16s", 0, Make<FCN> },
+    { "fcn8s", 0, Make<FCN> },
+    { "deeplabv3", 0, Make<DeepLabV3> },
+    { "deeplabv3plus", 0, Make<DeepLabV3Plus> },
+    { "pspnet", 0, Make<PSPNet> },
+    { "segnet", 0, Make<SegNet> },
+    { "deconvnet", 0, Make<DeconvNet> },
     { "unet2d", 2, Make<UNet> },
     { "unet3d", 3, Make<UNet> },
   };

@@ -66,8 +66,44 @@ std::vector<Case>
 AllCases()
 {
   using nlohmann::json;
+  const std::vector<int64_t> size2{ 97, 123 };
+  const std::vector<int64_t> size3{ 37, 61, 45 };
+  const json                 vgg{ { "backbone", "vgg11" }, { "width", 2 } };
+  const json                 resnet{ { "backbone", "resnet18" }, { "width", 4 } };
+  auto                       with = [](json base, const json & extra) {
+    base.update(extra);
+    return base;
+  };
   return {
-    { "unet2d", "unet2d", 2, json{ { "width", 4 }, { "depth", 4 } }, { 97, 123 } },
+    { "fcn32s_vgg16", "fcn32s", 2, json{ { "backbone", "vgg16" }, { "width", 2 } }, size2 },
+    { "fcn32s_resnet18_os8_3d", "fcn32s", 3, with(resnet, { { "outputStride", 8 } }), size3 },
+    { "fcn16s_resnet18_transposed", "fcn16s", 2, with(resnet, { { "upsampling", "transposed" } }), size2 },
+    { "fcn16s_vgg11_frozen_3d", "fcn16s", 3, with(vgg, { { "upsampling", "transposedFrozen" } }), size3 },
+    { "fcn8s_vgg11_transposed", "fcn8s", 2, with(vgg, { { "upsampling", "transposed" } }), size2 },
+    { "fcn8s_resnet18_os16_aux_nearest_3d",
+      "fcn8s",
+      3,
+      with(resnet, { { "outputStride", 16 }, { "auxiliaryHead", true }, { "upsampling", "nearest" } }),
+      size3 },
+    { "deeplabv3_resnet50_os16_aux",
+      "deeplabv3",
+      2,
+      json{ { "backbone", "resnet50" }, { "width", 4 }, { "outputStride", 16 }, { "auxiliaryHead", true } },
+      size2 },
+    { "deeplabv3_resnet18_3d", "deeplabv3", 3, resnet, size3 },
+    { "deeplabv3plus_resnet18", "deeplabv3plus", 2, resnet, size2 },
+    { "deeplabv3plus_resnet34_os8_3d",
+      "deeplabv3plus",
+      3,
+      json{ { "backbone", "resnet34" }, { "width", 4 }, { "outputStride", 8 }, { "separable", false } },
+      size3 },
+    { "pspnet_resnet18_aux", "pspnet", 2, with(resnet, { { "auxiliaryHead", true } }), size2 },
+    { "pspnet_resnet18_os16_3d", "pspnet", 3, with(resnet, { { "outputStride", 16 } }), size3 },
+    { "segnet_vgg11", "segnet", 2, vgg, size2 },
+    { "segnet_vgg16_3d", "segnet", 3, json{ { "width", 2 } }, size3 },
+    { "deconvnet_vgg13", "deconvnet", 2, json{ { "backbone", "vgg13" }, { "width", 2 } }, size2 },
+    { "deconvnet_vgg11_3d", "deconvnet", 3, vgg, size3 },
+    { "unet2d", "unet2d", 2, json{ { "width", 4 }, { "depth", 4 } }, size2 },
     { "unet2d_maxpool_batch_deep",
       "unet2d",
       2,
@@ -77,7 +113,7 @@ AllCases()
             { "normalization", "batch" },
             { "deepSupervision", true } },
       { 33, 21 } },
-    { "unet3d", "unet3d", 3, json{ { "width", 2 }, { "depth", 3 } }, { 37, 61, 45 } },
+    { "unet3d", "unet3d", 3, json{ { "width", 2 }, { "depth", 3 } }, size3 },
     { "unet3d_deep",
       "unet3d",
       3,
