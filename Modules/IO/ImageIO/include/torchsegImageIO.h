@@ -142,18 +142,27 @@ CreateImageIOForWriting(const std::string & path, bool compress);
 void
 WriteAtomically(const std::string & path, const std::function<void(const std::string &)> & write);
 
-/** Mutes std::cerr while alive. MetaIO and ITK's warnings print there while a file is read; the toolkit reports
- * every reading problem as a one-line exception instead, and a command-line application must print one line only.
- * Nested and concurrent instances are counted; the last one restores the stream. */
+/** Mutes std::cerr while alive. MetaIO and ITK's warnings print there while a header or a file is read; the toolkit
+ * reports every reading problem as a one-line exception instead, and a command-line application must print one line
+ * only. Nested and concurrent instances are counted; the last one restores the stream. */
 class ScopedSilentStandardError
 {
 public:
-  ScopedSilentStandardError();
+  /** Mutes only when \a active, so that a caller can decide at run time. */
+  explicit ScopedSilentStandardError(bool active = true);
   ~ScopedSilentStandardError();
   ScopedSilentStandardError(const ScopedSilentStandardError &) = delete;
   ScopedSilentStandardError &
   operator=(const ScopedSilentStandardError &) = delete;
+
+private:
+  bool m_Active;
 };
+
+/** True for the ImageIOs that print to std::cerr while reading voxels (MetaIO); only those are muted then, so that
+ * other threads' output (a progress bar) is not swallowed while a large file is read. */
+bool
+PrintsWhileReading(const itk::ImageIOBase * io);
 } // namespace detail
 
 } // namespace torchseg

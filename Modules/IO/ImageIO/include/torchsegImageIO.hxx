@@ -19,7 +19,7 @@ ReadImageFile(const std::string & path)
   reader->SetFileName(path);
   try
   {
-    const detail::ScopedSilentStandardError silence;
+    const detail::ScopedSilentStandardError silence(detail::PrintsWhileReading(io));
     reader->Update();
   }
   catch (const itk::ExceptionObject & e)

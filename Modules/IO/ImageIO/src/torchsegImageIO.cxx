@@ -803,9 +803,14 @@ int              silenceCount = 0;
 std::streambuf * silencedBuffer = nullptr;
 } // namespace
 
-ScopedSilentStandardError::ScopedSilentStandardError()
+ScopedSilentStandardError::ScopedSilentStandardError(bool active)
+  : m_Active(active)
 {
-  static NullBuffer           null;
+  static NullBuffer null;
+  if (!m_Active)
+  {
+    return;
+  }
   std::lock_guard<std::mutex> lock(silenceMutex);
   if (silenceCount++ == 0)
   {
@@ -815,11 +820,21 @@ ScopedSilentStandardError::ScopedSilentStandardError()
 
 ScopedSilentStandardError::~ScopedSilentStandardError()
 {
+  if (!m_Active)
+  {
+    return;
+  }
   std::lock_guard<std::mutex> lock(silenceMutex);
   if (--silenceCount == 0)
   {
     std::cerr.rdbuf(silencedBuffer);
   }
+}
+
+bool
+PrintsWhileReading(const itk::ImageIOBase * io)
+{
+  return io != nullptr && std::strcmp(io->GetNameOfClass(), "MetaImageIO") == 0;
 }
 
 } // namespace detail
@@ -901,7 +916,7 @@ ReadLabelImage(const std::string & path, LabelTable * labelTable)
     reader->SetFileName(path);
     try
     {
-      const detail::ScopedSilentStandardError silence;
+      const detail::ScopedSilentStandardError silence(detail::PrintsWhileReading(io));
       reader->Update();
     }
     catch (const itk::ExceptionObject & e)
@@ -920,7 +935,7 @@ ReadLabelImage(const std::string & path, LabelTable * labelTable)
     reader->SetFileName(path);
     try
     {
-      const detail::ScopedSilentStandardError silence;
+      const detail::ScopedSilentStandardError silence(detail::PrintsWhileReading(io));
       reader->Update();
     }
     catch (const itk::ExceptionObject & e)
