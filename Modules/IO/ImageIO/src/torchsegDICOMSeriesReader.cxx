@@ -55,6 +55,7 @@ struct SliceHeader
   std::string           seriesInstanceUID;
   std::string           modality;
   std::string           seriesDescription;
+  bool                  localizer = false; // ImageType says LOCALIZER: a scout, not a slice of the volume
   bool                  hasPosition = false;
   bool                  hasOrientation = false;
   bool                  hasPixelSpacing = false;
@@ -134,6 +135,7 @@ ParseHeader(const std::string & file, SliceHeader & header)
   }
   header.modality = GetString(dataset, DCM_Modality);
   header.seriesDescription = GetString(dataset, DCM_SeriesDescription);
+  header.localizer = GetString(dataset, DCM_ImageType).find("LOCALIZER") != std::string::npos;
   header.hasPosition = GetDoubles(dataset, DCM_ImagePositionPatient, header.position);
   header.hasOrientation = GetDoubles(dataset, DCM_ImageOrientationPatient, header.orientation);
   header.hasPixelSpacing = GetDoubles(dataset, DCM_PixelSpacing, header.pixelSpacing);
@@ -351,7 +353,8 @@ ReadDICOMSeriesDirectory(const std::string & directory, const std::string & seri
   std::vector<SliceHeader> slices;
   for (const auto & h : headers)
   {
-    if (h.seriesInstanceUID == uid)
+    // Scouts saved in the series of the volume are not slices of it.
+    if (h.seriesInstanceUID == uid && !h.localizer)
     {
       slices.push_back(h);
     }

@@ -548,6 +548,24 @@ TEST(DICOMSeries, SelectsTheLargestCTSeriesOrTheRequestedOne)
   ExpectOneLineNaming(ErrorOf([&] { torchseg::ReadCTImage(mixed.string(), "1.2.3.4"); }), mixed.string(), "1.2.3.4");
 }
 
+TEST(DICOMSeries, IgnoresALocalizerInTheSeries)
+{
+  const fs::path directory = WriteSeries("localizer", Orientation::Identity);
+  const auto     expected = torchseg::ReadCTImage(directory.string());
+  // A scout in the same series: another orientation, ImageType LOCALIZER.
+  fs::copy_file(SeriesFiles(directory)[0], directory / "scout.dcm");
+  EditFile(directory / "scout.dcm", [](DcmDataset * ds) {
+    ds->putAndInsertString(DCM_ImageType, "ORIGINAL\\PRIMARY\\LOCALIZER");
+    ds->putAndInsertString(DCM_ImageOrientationPatient, "1\\0\\0\\0\\0\\-1");
+    ds->putAndInsertString(DCM_SOPInstanceUID, "2.25.1234");
+  });
+  const auto back = torchseg::ReadCTImage(directory.string());
+  EXPECT_EQ(back->GetLargestPossibleRegion().GetSize(), expected->GetLargestPossibleRegion().GetSize());
+  EXPECT_TRUE(std::equal(back->GetBufferPointer(),
+                         back->GetBufferPointer() + back->GetLargestPossibleRegion().GetNumberOfPixels(),
+                         expected->GetBufferPointer()));
+}
+
 TEST(DICOMSeries, DirectoryWithoutCTSeries)
 {
   const fs::path directory = WriteSeries("onlymr", Orientation::Identity);
