@@ -654,7 +654,7 @@ TEST(DICOMSeriesErrors, TruncatedPixelData)
   const fs::path directory = WriteSeries("truncatedpixels", Orientation::Identity);
   const auto     file = SeriesFiles(directory)[2];
   fs::resize_file(file, fs::file_size(file) - 100);
-  ExpectOneLineNaming(ErrorOf([&] { torchseg::ReadCTImage(directory.string()); }), directory.string(), "");
+  ExpectOneLineNaming(ErrorOf([&] { torchseg::ReadCTImage(directory.string()); }), directory.string(), "truncated");
 }
 
 TEST(DICOMSeriesWriter, ReplacesAnExistingSeriesAndRefusesBadTargets)

@@ -567,6 +567,10 @@ TEST(ImageIOErrors, TwoDimensionalImageWhereThreeAreNeeded)
     ExpectOneLineNaming(message, path.string());
     EXPECT_NE(message.find("2D image"), std::string::npos) << message;
     ExpectOneLineNaming(ErrorOf([&] { torchseg::ReadLabelImage(path.string()); }), path.string());
+    // Where 2D is what is asked for, it reads.
+    const itk::Size<2> expected{ { 8, 8 } };
+    const auto         slice = torchseg::ReadImageFile<int16_t, 2>(path.string());
+    EXPECT_EQ(slice->GetLargestPossibleRegion().GetSize(), expected);
   }
 }
 
