@@ -224,6 +224,10 @@ private:
   PointType         m_UsedFocusPoint;
 };
 
+/** The volume (voxel count times voxel volume, mm^3) of every non-zero label value present, in value order. */
+std::vector<std::pair<unsigned int, double>>
+ComputeLabelVolumes(const LabelImageType * labels);
+
 } // namespace torchseg
 
 #endif

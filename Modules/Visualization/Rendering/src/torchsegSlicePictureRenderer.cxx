@@ -234,6 +234,26 @@ DrawHaloText(RGBCanvas & canvas, int x, int y, const std::string & text, int siz
 
 } // namespace
 
+std::vector<std::pair<unsigned int, double>>
+ComputeLabelVolumes(const LabelImageType * labels)
+{
+  if (labels == nullptr)
+  {
+    itkGenericExceptionMacro(<< "ComputeLabelVolumes: the label image is null");
+  }
+  const auto   counts = CountValues(labels, nullptr);
+  const double voxel = std::abs(labels->GetSpacing()[0] * labels->GetSpacing()[1] * labels->GetSpacing()[2]);
+  std::vector<std::pair<unsigned int, double>> volumes;
+  for (unsigned int v = 1; v < 256; ++v)
+  {
+    if (counts[v] > 0)
+    {
+      volumes.emplace_back(v, static_cast<double>(counts[v]) * voxel);
+    }
+  }
+  return volumes;
+}
+
 SlicePictureRenderer::PointType
 SlicePictureRenderer::View::PixelToWorld(double i, double j) const
 {
