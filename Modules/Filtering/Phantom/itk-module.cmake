@@ -4,12 +4,10 @@ itk_module(TorchSegPhantom
   DEPENDS
     TorchSegCommon
     ITKCommon
-    ITKImageGrid
-    ITKSmoothing
-    ITKImageIntensity
   TEST_DEPENDS
     TorchSegImageIO
     ITKTestKernel
+    ITKIOPNG
   DESCRIPTION
     "${DOCUMENTATION}"
   EXCLUDE_FROM_DEFAULT
