@@ -314,11 +314,12 @@ SurfaceDistanceMetricsImageFilter<TLabelImage>::ComputeDistances()
     const double begin = scanShare + (1.0 - scanShare) * done / totalVoxels;
     const double share = (1.0 - scanShare) * static_cast<double>(region->second.GetNumberOfPixels()) / totalVoxels;
     this->CheckAbort(begin);
-    const BinaryMaskPair masks = this->ExtractMasks(label, region->second);
     m_Measures[label] =
-      ComputeMaskSurfaceDistances(masks, m_NSDTolerance, m_Percentile, this->GetMultiThreader(), [&](double fraction) {
-        this->CheckAbort(begin + share * fraction);
-      });
+      ComputeMaskSurfaceDistances(this->ExtractMasks(label, region->second),
+                                  m_NSDTolerance,
+                                  m_Percentile,
+                                  this->GetMultiThreader(),
+                                  [&](double fraction) { this->CheckAbort(begin + share * fraction); });
     done += static_cast<double>(region->second.GetNumberOfPixels());
   }
 }

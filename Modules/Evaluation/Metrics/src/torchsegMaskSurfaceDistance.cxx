@@ -93,8 +93,8 @@ LowerEnvelope(const double * f, std::size_t n, double w, double * d, std::size_t
 
 /** Squared distances along x to the nearest feature of each row, scaled by the spacing. */
 void
-DistanceAlongRows(const std::uint8_t * features, const std::array<std::size_t, 3> & size, double spacing, double * out,
-                  itk::MultiThreaderBase * threader)
+DistanceAlongRows(const std::uint8_t * features, std::uint8_t featureBits, const std::array<std::size_t, 3> & size,
+                  double spacing, double * out, itk::MultiThreaderBase * threader)
 {
   const std::size_t nx = size[0];
   const std::size_t rows = size[1] * size[2];
@@ -106,7 +106,7 @@ DistanceAlongRows(const std::uint8_t * features, const std::array<std::size_t, 3
     std::size_t last = nx; // none yet
     for (std::size_t x = 0; x < nx; ++x)
     {
-      if (f[x])
+      if (f[x] & featureBits)
       {
         last = x;
       }
@@ -120,7 +120,7 @@ DistanceAlongRows(const std::uint8_t * features, const std::array<std::size_t, 3
     std::size_t next = nx;
     for (std::size_t x = nx; x-- > 0;)
     {
-      if (f[x])
+      if (f[x] & featureBits)
       {
         next = x;
       }
@@ -139,7 +139,7 @@ DistanceAlongRows(const std::uint8_t * features, const std::array<std::size_t, 3
  * there are written back (and columns without any are skipped). */
 void
 EnvelopeAlongColumns(double * values, const std::array<std::size_t, 3> & size, unsigned int dim, double spacing,
-                     const std::uint8_t * queries, itk::MultiThreaderBase * threader)
+                     const std::uint8_t * queries, std::uint8_t queryBits, itk::MultiThreaderBase * threader)
 {
   constexpr std::size_t block = 64;
   const std::size_t     nx = size[0];
@@ -176,7 +176,7 @@ EnvelopeAlongColumns(double * values, const std::array<std::size_t, 3> & size, u
         const std::uint8_t * q = queries + base + i * stride;
         for (std::size_t c = 0; c < width; ++c)
         {
-          wanted[c] |= q[c];
+          wanted[c] |= q[c] & queryBits;
         }
       }
     }
@@ -200,7 +200,7 @@ EnvelopeAlongColumns(double * values, const std::array<std::size_t, 3> & size, u
         const std::uint8_t * q = queries + base + i * stride;
         for (std::size_t c = 0; c < width; ++c)
         {
-          if (q[c])
+          if (q[c] & queryBits)
           {
             dst[c] = gathered[c * n + i];
           }
@@ -217,35 +217,38 @@ EnvelopeAlongColumns(double * values, const std::array<std::size_t, 3> & size, u
   });
 }
 
-/** The squared distance transform of \a features; with \a queries, exact only at the voxels marked there. */
+/** The squared distance transform of the voxels of \a flags with one of \a featureBits; with \a queryBits, exact
+ * only at the voxels with one of those (and 0 means every voxel). */
 void
-SquaredDistanceTransform(const std::uint8_t * features, const std::array<std::size_t, 3> & size,
-                         const std::array<double, 3> & spacing, const std::uint8_t * queries, double * out,
+SquaredDistanceTransform(const std::uint8_t * flags, std::uint8_t featureBits, std::uint8_t queryBits,
+                         const std::array<std::size_t, 3> & size, const std::array<double, 3> & spacing, double * out,
                          itk::MultiThreaderBase * threader, const std::function<void(double)> & step)
 {
-  DistanceAlongRows(features, size, spacing[0], out, threader);
+  const std::uint8_t * queries = queryBits ? flags : nullptr;
+  DistanceAlongRows(flags, featureBits, size, spacing[0], out, threader);
   step(1.0 / 3.0);
   if (size[1] > 1)
   {
-    EnvelopeAlongColumns(out, size, 1, spacing[1], size[2] > 1 ? nullptr : queries, threader);
+    EnvelopeAlongColumns(out, size, 1, spacing[1], size[2] > 1 ? nullptr : queries, queryBits, threader);
   }
   step(2.0 / 3.0);
   if (size[2] > 1)
   {
-    EnvelopeAlongColumns(out, size, 2, spacing[2], queries, threader);
+    EnvelopeAlongColumns(out, size, 2, spacing[2], queries, queryBits, threader);
   }
   step(1.0);
 }
 
-/** The directed distances (mm) at the voxels marked in \a queries, in memory order. */
+/** The directed distances (mm) at the voxels of \a flags with one of \a queryBits, in memory order. */
 std::vector<double>
-GatherDistances(const double * squared, const std::uint8_t * queries, std::size_t n, std::size_t count)
+GatherDistances(const double * squared, const std::uint8_t * flags, std::uint8_t queryBits, std::size_t n,
+                std::size_t count)
 {
   std::vector<double> distances;
   distances.reserve(count);
   for (std::size_t i = 0; i < n; ++i)
   {
-    if (queries[i])
+    if (flags[i] & queryBits)
     {
       distances.push_back(std::sqrt(squared[i]));
     }
@@ -324,11 +327,11 @@ ComputeSquaredDistanceTransform(const std::uint8_t * features, const std::array<
                                 const std::array<double, 3> & spacing, double * squaredDistance,
                                 itk::MultiThreaderBase * threader)
 {
-  SquaredDistanceTransform(features, size, spacing, nullptr, squaredDistance, threader, [](double) {});
+  SquaredDistanceTransform(features, 0xFF, 0, size, spacing, squaredDistance, threader, [](double) {});
 }
 
 SurfaceDistanceMeasures
-ComputeMaskSurfaceDistances(const BinaryMaskPair & masks, double tolerance, double percentile,
+ComputeMaskSurfaceDistances(BinaryMaskPair masks, double tolerance, double percentile,
                             itk::MultiThreaderBase * threader, const SurfaceDistanceProgress & progress)
 {
   const std::size_t n = masks.GetNumberOfVoxels();
@@ -350,13 +353,26 @@ ComputeMaskSurfaceDistances(const BinaryMaskPair & masks, double tolerance, doub
   result.tolerance = tolerance;
   result.percentile = percentile;
 
-  std::vector<std::uint8_t> referenceSurface(n);
-  std::vector<std::uint8_t> predictionSurface(n);
+  // The two surfaces share one byte per voxel (bit 0: reference, bit 1: prediction), and each mask is released as
+  // soon as its surface is known: at most 3 bytes per voxel here, 9 (with the distances) below.
+  constexpr std::uint8_t    ReferenceBit = 1;
+  constexpr std::uint8_t    PredictionBit = 2;
+  std::vector<std::uint8_t> surfaces(n);
   const std::size_t         nr =
-    n ? ComputeMaskSurface(masks.reference.data(), masks.size, masks.dimension, referenceSurface.data(), threader) : 0;
-  const std::size_t np =
-    n ? ComputeMaskSurface(masks.prediction.data(), masks.size, masks.dimension, predictionSurface.data(), threader)
-      : 0;
+    n ? ComputeMaskSurface(masks.reference.data(), masks.size, masks.dimension, surfaces.data(), threader) : 0;
+  std::vector<std::uint8_t>().swap(masks.reference);
+  std::size_t np = 0;
+  {
+    std::vector<std::uint8_t> predictionSurface(n);
+    np =
+      n ? ComputeMaskSurface(masks.prediction.data(), masks.size, masks.dimension, predictionSurface.data(), threader)
+        : 0;
+    std::vector<std::uint8_t>().swap(masks.prediction);
+    for (std::size_t i = 0; i < n; ++i)
+    {
+      surfaces[i] |= static_cast<std::uint8_t>(predictionSurface[i] << 1);
+    }
+  }
   result.referenceToPrediction.numberOfSurfaceVoxels = nr;
   result.predictionToReference.numberOfSurfaceVoxels = np;
   result.status = ClassifyLabel(nr, np);
@@ -381,22 +397,16 @@ ComputeMaskSurfaceDistances(const BinaryMaskPair & masks, double tolerance, doub
 
   std::vector<double> squared(n);
   // Reference surface -> prediction surface: the transform of the prediction's surface at the reference's.
-  SquaredDistanceTransform(predictionSurface.data(),
-                           masks.size,
-                           masks.spacing,
-                           referenceSurface.data(),
-                           squared.data(),
-                           threader,
-                           [&](double f) { report(0.1 + 0.4 * f); });
-  std::vector<double> referenceToPrediction = GatherDistances(squared.data(), referenceSurface.data(), n, nr);
-  SquaredDistanceTransform(referenceSurface.data(),
-                           masks.size,
-                           masks.spacing,
-                           predictionSurface.data(),
-                           squared.data(),
-                           threader,
-                           [&](double f) { report(0.5 + 0.45 * f); });
-  std::vector<double> predictionToReference = GatherDistances(squared.data(), predictionSurface.data(), n, np);
+  SquaredDistanceTransform(
+    surfaces.data(), PredictionBit, ReferenceBit, masks.size, masks.spacing, squared.data(), threader, [&](double f) {
+      report(0.1 + 0.4 * f);
+    });
+  std::vector<double> referenceToPrediction = GatherDistances(squared.data(), surfaces.data(), ReferenceBit, n, nr);
+  SquaredDistanceTransform(
+    surfaces.data(), ReferenceBit, PredictionBit, masks.size, masks.spacing, squared.data(), threader, [&](double f) {
+      report(0.5 + 0.45 * f);
+    });
+  std::vector<double> predictionToReference = GatherDistances(squared.data(), surfaces.data(), PredictionBit, n, np);
   squared = std::vector<double>();
 
   result.referenceToPrediction = Summarize(referenceToPrediction, tolerance, percentile);

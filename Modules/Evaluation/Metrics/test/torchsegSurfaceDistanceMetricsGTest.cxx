@@ -491,3 +491,38 @@ TEST(MaskSurfaceDistance, SurfacesAreFaceConnected)
   std::vector<std::uint8_t> full(64, 1), shell(64);
   EXPECT_EQ(torchseg::ComputeMaskSurface(full.data(), { { 4, 4, 4 } }, 3, shell.data()), 64u - 8u);
 }
+
+TEST(SurfaceDistanceMetrics, RegionsWithANonZeroStartIndex)
+{
+  // The cubes in an image whose largest region starts at (-7, 3, 12): the same numbers.
+  Label3D::RegionType region;
+  region.SetIndex({ { -7, 3, 12 } });
+  region.SetSize({ { 50, 50, 50 } });
+  Label3D::Pointer a = Label3D::New();
+  Label3D::Pointer b = Label3D::New();
+  for (Label3D * image : { a.GetPointer(), b.GetPointer() })
+  {
+    image->SetRegions(region);
+    image->Allocate(true);
+  }
+  FillByIndex(a.GetPointer(), [](const Label3D::IndexType & i) {
+    return i[0] + 7 >= 10 && i[0] + 7 <= 29 && i[1] - 3 >= 10 && i[1] - 3 <= 29 && i[2] - 12 >= 10 && i[2] - 12 <= 29;
+  });
+  FillByIndex(b.GetPointer(), [](const Label3D::IndexType & i) {
+    return i[0] + 7 >= 20 && i[0] + 7 <= 34 && i[1] - 3 >= 20 && i[1] - 3 <= 34 && i[2] - 12 >= 20 && i[2] - 12 <= 34;
+  });
+  const SurfaceDistanceMeasures m = Surface<Label3D>(a, b);
+  EXPECT_DOUBLE_EQ(m.hausdorff, 10.0 * std::sqrt(3.0));
+  EXPECT_NEAR(m.hausdorffPercentile, 13.94760181418343, 1e-9);
+  EXPECT_NEAR(m.averageSymmetric, 6.909154614706155, 1e-9);
+  EXPECT_DOUBLE_EQ(Dice<Label3D>(a, b), 2000.0 / 11375.0);
+
+  auto filter = torchseg::SurfaceDistanceMetricsImageFilter<Label3D>::New();
+  filter->SetReferenceImage(a);
+  filter->SetPredictionImage(b);
+  filter->Update();
+  // The union box [10, 34]^3 grown by one voxel, in the image's own index space.
+  const Label3D::RegionType box = filter->GetLabelRegion(1);
+  EXPECT_EQ(box.GetIndex(), (Label3D::IndexType{ { 9 - 7, 9 + 3, 9 + 12 } }));
+  EXPECT_EQ(box.GetSize(), (Label3D::SizeType{ { 27, 27, 27 } }));
+}
