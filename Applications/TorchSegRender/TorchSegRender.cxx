@@ -187,6 +187,8 @@ main(int argc, char * argv[])
       extractor->SetLabelTable(table);
       extractor->SetSmoothingFactor(smoothing);
       extractor->SetDecimationTargetReduction(decimation);
+      // Outer boundaries: an organ's surface encloses its lesions instead of wrapping a cavity around each.
+      extractor->FillCavitiesOn();
       progress.Observe(extractor, 0.2, surfaceMode ? 0.5 : 0.6);
       extractor->Update();
       surfaces = extractor->GetSurfaces();
@@ -216,7 +218,7 @@ main(int argc, char * argv[])
       picture = renderer->GetPicture();
       for (const auto & surface : surfaces)
       {
-        volumes.emplace_back(surface.name, surface.volumeMm3);
+        volumes.emplace_back(surface.name, surface.voxelVolumeMm3);
       }
     }
     else

@@ -91,6 +91,13 @@ public:
   itkSetClampMacro(DecimationTargetReduction, double, 0.0, 0.99);
   itkGetConstMacro(DecimationTargetReduction, double);
 
+  /** Mesh only the outer boundary of each label: cavities (such as a tumour inside its liver) are filled before
+   * contouring, so the mesh and its area and volume include them (numberOfVoxels and voxelVolumeMm3 do not). Off by
+   * default; on for pictures of an organ around its lesions, and for solid models (3D printing). */
+  itkSetMacro(FillCavities, bool);
+  itkGetConstMacro(FillCavities, bool);
+  itkBooleanMacro(FillCavities);
+
   /** The surfaces of the last Update(), in label-value order (labels absent from the image are skipped). */
   const std::vector<LabelSurface> &
   GetSurfaces() const
@@ -118,6 +125,7 @@ private:
   double                    m_SmoothingFactor = 0.5;
   unsigned int              m_SmoothingIterations = 20;
   double                    m_DecimationTargetReduction = 0.0;
+  bool                      m_FillCavities = false;
   std::vector<LabelSurface> m_Surfaces;
 };
 

@@ -149,7 +149,7 @@ private:
   double                    m_BodyThreshold = -300.0;
   double                    m_BoneThreshold = 250.0;
   double                    m_ContextSpacing = 2.5;
-  double                    m_ContainerOpacity = 0.35;
+  double                    m_ContainerOpacity = 0.5;
   bool                      m_ShowLegend = true;
   std::string               m_Title;
   RGBCanvas                 m_Picture;

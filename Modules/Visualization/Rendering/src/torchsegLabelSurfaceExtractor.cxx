@@ -157,6 +157,46 @@ MakePaddedMask(const LabelImageType * image, uint8_t label, const itk::Index<3> 
   return mask;
 }
 
+/** Fills the cavities of a padded binary mask: background voxels that cannot be reached from the (all-background)
+ * border through face-connected background. */
+void
+FillCavities(vtkImageData * mask)
+{
+  int dims[3];
+  mask->GetDimensions(dims);
+  auto *                 m = static_cast<uint8_t *>(mask->GetScalarPointer());
+  const vtkIdType        nx = dims[0], ny = dims[1], nz = dims[2];
+  const vtkIdType        total = nx * ny * nz;
+  std::vector<vtkIdType> stack;
+  stack.reserve(static_cast<std::size_t>(2 * (nx * ny + ny * nz + nx * nz)));
+  m[0] = 2; // the padded corner is background
+  stack.push_back(0);
+  while (!stack.empty())
+  {
+    const vtkIdType i = stack.back();
+    stack.pop_back();
+    const vtkIdType x = i % nx;
+    const vtkIdType y = (i / nx) % ny;
+    const vtkIdType z = i / (nx * ny);
+    const vtkIdType neighbours[6] = {
+      x > 0 ? i - 1 : -1,       x + 1 < nx ? i + 1 : -1,  y > 0 ? i - nx : -1,
+      y + 1 < ny ? i + nx : -1, z > 0 ? i - nx * ny : -1, z + 1 < nz ? i + nx * ny : -1
+    };
+    for (const vtkIdType n : neighbours)
+    {
+      if (n >= 0 && m[n] == 0)
+      {
+        m[n] = 2;
+        stack.push_back(n);
+      }
+    }
+  }
+  for (vtkIdType i = 0; i < total; ++i)
+  {
+    m[i] = m[i] == 2 ? 0 : 1;
+  }
+}
+
 /** Six times the signed volume enclosed by the triangles (positive when they are oriented outwards). */
 double
 SignedVolumeTimesSix(vtkPolyData * mesh)
@@ -295,6 +335,10 @@ LabelSurfaceExtractor::GenerateData()
     surface.voxelBounds = GetWorldBounds(input, box);
 
     auto mask = MakePaddedMask(input, static_cast<uint8_t>(label), statistics.lower[label], statistics.upper[label]);
+    if (m_FillCavities)
+    {
+      FillCavities(mask);
+    }
     auto contour = vtkSmartPointer<vtkDiscreteFlyingEdges3D>::New();
     contour->SetInputData(mask);
     contour->SetValue(0, 1.0);
@@ -378,6 +422,7 @@ LabelSurfaceExtractor::PrintSelf(std::ostream & os, itk::Indent indent) const
   os << indent << "SmoothingFactor: " << m_SmoothingFactor << std::endl;
   os << indent << "SmoothingIterations: " << m_SmoothingIterations << std::endl;
   os << indent << "DecimationTargetReduction: " << m_DecimationTargetReduction << std::endl;
+  os << indent << "FillCavities: " << m_FillCavities << std::endl;
   os << indent << "Surfaces: " << m_Surfaces.size() << std::endl;
 }
 

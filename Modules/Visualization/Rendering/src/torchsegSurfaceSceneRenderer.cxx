@@ -80,8 +80,8 @@ private:
   vtkSmartPointer<vtkStringOutputWindow> m_Window;
 };
 
-/** The CT block-averaged by integer factors to about \a spacing mm, padded with one layer of air so that context
- * surfaces close, in the averaged grid's index space; \a indexMap maps that space to the CT's continuous index. */
+/** The CT block-averaged by integer factors to about \a spacing mm, padded in-plane with one layer of air, in the
+ * averaged grid's index space; \a indexMap maps that space to the CT's continuous index. */
 vtkSmartPointer<vtkImageData>
 BlockAverage(const CTImageType * ct, double spacing, vtkMatrix4x4 * indexMap)
 {
@@ -95,13 +95,14 @@ BlockAverage(const CTImageType * ct, double spacing, vtkMatrix4x4 * indexMap)
     reduced[d] = (static_cast<long>(size[d]) + factor[d] - 1) / factor[d];
   }
   auto image = vtkSmartPointer<vtkImageData>::New();
+  // Padded in-plane only: the body and bones are open tubes at the first and last slices rather than capped.
   image->SetExtent(
-    -1, static_cast<int>(reduced[0]), -1, static_cast<int>(reduced[1]), -1, static_cast<int>(reduced[2]));
+    -1, static_cast<int>(reduced[0]), -1, static_cast<int>(reduced[1]), 0, static_cast<int>(reduced[2]) - 1);
   image->AllocateScalars(VTK_FLOAT, 1);
   auto *    out = static_cast<float *>(image->GetScalarPointer());
   const int nx = static_cast<int>(reduced[0]) + 2;
   const int ny = static_cast<int>(reduced[1]) + 2;
-  const int nz = static_cast<int>(reduced[2]) + 2;
+  const int nz = static_cast<int>(reduced[2]);
   std::fill(out, out + static_cast<std::size_t>(nx) * ny * nz, -1024.0f);
   const float * in = ct->GetBufferPointer();
   itk::MultiThreaderBase::New()->ParallelizeArray(
@@ -126,8 +127,7 @@ BlockAverage(const CTImageType * ct, double spacing, vtkMatrix4x4 * indexMap)
               }
             }
           }
-          out[((static_cast<long>(k) + 1) * ny + (j + 1)) * nx + (i + 1)] =
-            static_cast<float>(sum / std::max(1L, count));
+          out[(static_cast<long>(k) * ny + (j + 1)) * nx + (i + 1)] = static_cast<float>(sum / std::max(1L, count));
         }
       }
     },
@@ -412,7 +412,7 @@ SurfaceSceneRenderer::GenerateData()
     actor->GetProperty()->SetSpecular(0.25);
     actor->GetProperty()->SetSpecularPower(30.0);
     actor->GetProperty()->SetDiffuse(0.85);
-    actor->GetProperty()->SetAmbient(0.12);
+    actor->GetProperty()->SetAmbient(0.22);
     renderer->AddActor(actor);
     double b[6];
     surface.mesh->GetBounds(b);
@@ -444,7 +444,7 @@ SurfaceSceneRenderer::GenerateData()
     };
     const Layer layers[2] = {
       { m_Context == Context::Body || m_Context == Context::BodyAndBone, m_BodyThreshold, { 0.85, 0.78, 0.72 }, 0.10 },
-      { m_Context == Context::Bone || m_Context == Context::BodyAndBone, m_BoneThreshold, { 0.93, 0.91, 0.84 }, 0.55 }
+      { m_Context == Context::Bone || m_Context == Context::BodyAndBone, m_BoneThreshold, { 0.90, 0.88, 0.80 }, 0.35 }
     };
     for (const auto & layer : layers)
     {
@@ -519,7 +519,7 @@ SurfaceSceneRenderer::GenerateData()
   renderer->ResetCameraClippingRange();
 
   auto lights = vtkSmartPointer<vtkLightKit>::New();
-  lights->SetKeyLightIntensity(0.9);
+  lights->SetKeyLightIntensity(1.0);
   lights->AddLightsToRenderer(renderer);
 
   auto window = MakeOffscreenWindow(why);
@@ -575,7 +575,7 @@ SurfaceSceneRenderer::GenerateData()
       picture.DrawRectangle(margin, y + 3, 16, 16, RGBCanvas::Color{ { 240, 240, 240 } });
       picture.DrawText(margin + 24,
                        y + 11,
-                       surface.name + "  " + FormatNumber(surface.volumeMm3 / 1000.0, 1) + " mL",
+                       surface.name + "  " + FormatNumber(surface.voxelVolumeMm3 / 1000.0, 1) + " mL",
                        16,
                        text,
                        H::Left,

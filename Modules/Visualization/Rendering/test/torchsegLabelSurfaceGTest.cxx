@@ -284,6 +284,35 @@ INSTANTIATE_TEST_SUITE_P(Orientations, SurfaceGeometry,
                            }
                          });
 
+TEST(LabelSurface, FillingCavitiesKeepsTheOuterBoundaryOnly)
+{
+  // A ball of label 1 (radius 9 mm) with a ball of label 2 (radius 4 mm) inside: label 1 is a shell.
+  auto                  image = torchseg::testing::MakeImage<LabelImageType>({ 30, 30, 30 }, { 1.0, 1.0, 1.0 });
+  itk::Point<double, 3> centre;
+  centre.Fill(14.5);
+  PaintSphere(image, centre, 9.0, 1);
+  PaintSphere(image, centre, 4.0, 2);
+  auto extractor = torchseg::LabelSurfaceExtractor::New();
+  extractor->SetInput(image);
+  extractor->SetLabels({ 1 });
+  extractor->Update();
+  const double outer = 4.0 / 3.0 * M_PI * 9.0 * 9.0 * 9.0;
+  const double inner = 4.0 / 3.0 * M_PI * 4.0 * 4.0 * 4.0;
+  const auto   shell = extractor->GetSurfaces()[0];
+  // The shell's mesh has an outer and an inner (cavity) sheet: enclosed volume outer - inner, area outer + inner.
+  EXPECT_NEAR(shell.volumeMm3, outer - inner, 0.05 * (outer - inner));
+  EXPECT_NEAR(shell.areaMm2, 4.0 * M_PI * (81.0 + 16.0), 0.05 * 4.0 * M_PI * (81.0 + 16.0));
+
+  extractor->FillCavitiesOn();
+  extractor->Update();
+  const auto solid = extractor->GetSurfaces()[0];
+  EXPECT_NEAR(solid.volumeMm3, outer, 0.04 * outer);
+  EXPECT_NEAR(solid.areaMm2, 4.0 * M_PI * 81.0, 0.04 * 4.0 * M_PI * 81.0);
+  EXPECT_EQ(solid.numberOfVoxels, shell.numberOfVoxels); // the voxel counts stay those of the label
+  EXPECT_EQ(CountBoundaryEdges(solid.mesh), 0u);
+  EXPECT_GT(OutwardNormalFraction(solid.mesh, centre), 0.99);
+}
+
 TEST(LabelSurface, SelectedLabelsOnlyAndEmptyImages)
 {
   auto image = torchseg::testing::MakeImage<LabelImageType>({ 12, 12, 12 }, { 1.0, 1.0, 1.0 });

@@ -23,9 +23,9 @@ const Volume &
 GetVolume()
 {
   static const Volume volume = [] {
-    Volume         v;
-    itk::Size<3>   size{ { 512, 512, 120 } };
-    const double   spacing[3] = { 0.78, 0.78, 2.5 };
+    Volume                 v;
+    itk::Size<3>           size{ { 512, 512, 120 } };
+    const double           spacing[3] = { 0.78, 0.78, 2.5 };
     itk::Vector<double, 3> s;
     for (unsigned int d = 0; d < 3; ++d)
     {
