@@ -223,6 +223,39 @@ TORCH_MODULE(AdaptivePool);
 void
 InitializeKaimingFanOut(torch::nn::Module & module);
 
+/** \class ConvolutionFlopCounter
+ * \brief Counts the floating-point operations (2 per multiply-add, biases and everything else ignored) of the
+ * convolutions (Conv, and the transposed convolutions of Upsample) that the constructing thread runs while the
+ * counter lives: the FLOP figures of the benchmark. Counters nest; the cost when none is active is one
+ * thread-local check per convolution.
+ * \ingroup TorchSegNetworks
+ */
+class ConvolutionFlopCounter
+{
+public:
+  ConvolutionFlopCounter();
+  ~ConvolutionFlopCounter();
+  ConvolutionFlopCounter(const ConvolutionFlopCounter &) = delete;
+  ConvolutionFlopCounter &
+  operator=(const ConvolutionFlopCounter &) = delete;
+
+  double
+  GetFlops() const
+  {
+    return m_Flops;
+  }
+
+  /** Adds to the innermost active counter of this thread, if any. */
+  static void
+  Add(double flops);
+  static bool
+  IsActive();
+
+private:
+  double                   m_Flops = 0.0;
+  ConvolutionFlopCounter * m_Previous = nullptr;
+};
+
 /** Number of elements of the trainable parameters (requires_grad). */
 int64_t
 CountParameters(const torch::nn::Module & module);

@@ -88,15 +88,25 @@ ConvImpl::forward(const torch::Tensor & input)
 {
   const int d = options.dimensions();
   CheckDimensions(input, d, options.transposed() ? "ConvTranspose" : "Conv");
-  return torch::convolution(input,
-                            weight,
-                            bias,
-                            Repeat(options.stride(), d),
-                            Repeat(options.padding(), d),
-                            Repeat(options.dilation(), d),
-                            options.transposed(),
-                            Repeat(0, d),
-                            options.groups());
+  torch::Tensor output = torch::convolution(input,
+                                            weight,
+                                            bias,
+                                            Repeat(options.stride(), d),
+                                            Repeat(options.padding(), d),
+                                            Repeat(options.dilation(), d),
+                                            options.transposed(),
+                                            Repeat(0, d),
+                                            options.groups());
+  if (ConvolutionFlopCounter::IsActive())
+  {
+    const double kernel = std::pow(static_cast<double>(options.kernel_size()), d);
+    // Each output (or, transposed, each input) element takes in/groups (out/groups) kernel-sized dot products.
+    const double macs = options.transposed()
+                          ? static_cast<double>(input.numel()) * (options.out_channels() / options.groups()) * kernel
+                          : static_cast<double>(output.numel()) * (options.in_channels() / options.groups()) * kernel;
+    ConvolutionFlopCounter::Add(2.0 * macs);
+  }
+  return output;
 }
 
 void
@@ -326,6 +336,12 @@ UpsampleImpl::forward(const torch::Tensor & input, torch::IntArrayRef size)
                                          true,
                                          Repeat(0, dimensions),
                                          groups);
+  if (ConvolutionFlopCounter::IsActive())
+  {
+    // Transposed weight (in, out / groups, k...): every input element feeds out/groups kernels.
+    const double kernel = static_cast<double>(weight.numel() / (weight.size(0) * weight.size(1)));
+    ConvolutionFlopCounter::Add(2.0 * static_cast<double>(padded.numel()) * weight.size(1) * kernel);
+  }
   for (int d = 0; d < dimensions; ++d)
   {
     TORCH_CHECK(size[d] <= input.size(d + 2) * factor,
@@ -482,6 +498,37 @@ InitializeKaimingFanOut(torch::nn::Module & module)
       }
     }
   }
+}
+
+namespace
+{
+thread_local ConvolutionFlopCounter * activeCounter = nullptr;
+}
+
+ConvolutionFlopCounter::ConvolutionFlopCounter()
+  : m_Previous(activeCounter)
+{
+  activeCounter = this;
+}
+
+ConvolutionFlopCounter::~ConvolutionFlopCounter()
+{
+  activeCounter = m_Previous;
+}
+
+void
+ConvolutionFlopCounter::Add(double flops)
+{
+  if (activeCounter)
+  {
+    activeCounter->m_Flops += flops;
+  }
+}
+
+bool
+ConvolutionFlopCounter::IsActive()
+{
+  return activeCounter != nullptr;
 }
 
 int64_t

@@ -176,6 +176,30 @@ TEST(Upsample, FrozenUpsamplingStaysFixedInTrainingWhileTheLearnableOneChanges)
 // ---------------------------------------------------------------------------------------------------------------
 // Padding, pooling, dilation
 
+TEST(Layers, FlopCounterCountsTwoFlopsPerMultiplyAdd)
+{
+  torchseg::layers::Conv conv(torchseg::layers::ConvOptions(2, 2, 4, 3).padding(1));
+  torchseg::layers::Conv transposed(torchseg::layers::ConvOptions(3, 4, 6, 2).stride(2).transposed(true));
+  torchseg::layers::Conv depthwise(torchseg::layers::ConvOptions(2, 4, 4, 3).padding(1).groups(4));
+  torch::NoGradGuard     noGrad;
+  const auto             input = torch::randn({ 1, 2, 5, 5 });
+  conv(input); // not counted
+  torchseg::layers::ConvolutionFlopCounter outer;
+  {
+    torchseg::layers::ConvolutionFlopCounter inner;
+    conv(input); // 100 outputs x 2 inputs x 9 taps
+    EXPECT_DOUBLE_EQ(inner.GetFlops(), 2.0 * 100 * 2 * 9);
+  }
+  EXPECT_DOUBLE_EQ(outer.GetFlops(), 0.0);     // the inner counter took it
+  transposed(torch::randn({ 1, 4, 3, 3, 3 })); // 108 inputs x 6 outputs x 8 taps
+  depthwise(torch::randn({ 1, 4, 5, 5 }));     // 100 outputs x 1 input x 9 taps
+  EXPECT_DOUBLE_EQ(outer.GetFlops(), 2.0 * 108 * 6 * 8 + 2.0 * 100 * 9);
+  torchseg::layers::Upsample               up(2, 3, 2, UpsamplingMode::TransposedFrozen);
+  torchseg::layers::ConvolutionFlopCounter upsampling;
+  up->forward(torch::randn({ 1, 3, 4, 4 }), std::vector<int64_t>{ 8, 8 }); // (4+2)^2 x 3 inputs x 1 x 16 taps
+  EXPECT_DOUBLE_EQ(upsampling.GetFlops(), 2.0 * 36 * 3 * 16);
+}
+
 TEST(Layers, PadToMultipleAndCropRestoreTheInput)
 {
   const auto input = torch::arange(2 * 5 * 7, torch::kFloat32).view({ 1, 2, 5, 7 });
