@@ -23,7 +23,7 @@ std::map<std::int64_t, std::string>
 LabelNames(const torchseg::cli::ParsedArguments & args, const std::vector<std::int64_t> & labels)
 {
   std::map<std::int64_t, std::string> names;
-  const torchseg::LabelTable defaults = torchseg::LabelTable::LiverTumour();
+  const torchseg::LabelTable          defaults = torchseg::LabelTable::LiverTumour();
   for (const auto & info : defaults.GetLabels())
   {
     names[info.value] = info.name;
