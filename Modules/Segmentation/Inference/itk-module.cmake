@@ -5,13 +5,13 @@ itk_module(TorchSegInference
     TorchSegModel
     TorchSegNetworks
     TorchSegTensorBridge
-    TorchSegImageIO
     ITKImageGrid
     ITKImageFunction
     ITKConnectedComponents
     ITKLabelMap
     ITKImageIntensity
   TEST_DEPENDS
+    TorchSegImageIO
     TorchSegPhantom
     ITKTestKernel
   DESCRIPTION
