@@ -388,7 +388,7 @@ SurfaceSceneRenderer::GenerateData()
   renderer->SetBackground(0.06, 0.06, 0.08);
   renderer->SetBackground2(0.20, 0.21, 0.25);
   renderer->SetUseDepthPeeling(1);
-  renderer->SetMaximumNumberOfPeels(12);
+  renderer->SetMaximumNumberOfPeels(8);
   renderer->SetOcclusionRatio(0.0);
   renderer->SetUseFXAA(true);
 
@@ -538,6 +538,7 @@ SurfaceSceneRenderer::GenerateData()
   grab->SetInput(window);
   grab->SetInputBufferTypeToRGB();
   grab->ReadFrontBufferOff();
+  grab->ShouldRerenderOff(); // the window was just rendered: a second render would double the time
   grab->Update();
   vtkImageData * image = grab->GetOutput();
   int            dims[3] = { 0, 0, 0 };
