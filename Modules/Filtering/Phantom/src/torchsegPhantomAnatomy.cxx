@@ -740,7 +740,7 @@ public:
       {
         const double n = m_Mesentery(p);
         const double hu = m_HU(PhantomTissue::VisceralFat) + 6.0 * m_FatTexture(p) +
-                          SmoothStep(0.45, 0.7, n) * (m_MesentericHU - m_HU(PhantomTissue::VisceralFat));
+                          0.7 * SmoothStep(0.58, 0.8, n) * (m_MesentericHU - m_HU(PhantomTissue::VisceralFat));
         Composite(s, dAbdomen, hu, PhantomTissue::VisceralFat, 0, iw);
       }
       const double dThorax = std::max({ dWall, m_Torso->ThoracicPosteriorDistance(p), m_DiaphragmHalf - dd });
@@ -1222,7 +1222,7 @@ public:
     const double d = this->Distance(p);
     if (d < 8.0 + 0.5 * c.width)
     {
-      Composite(s, d - 8.0, hu(PhantomTissue::VisceralFat), PhantomTissue::VisceralFat, 0, iw);
+      Composite(s, d - 6.0, hu(PhantomTissue::VisceralFat), PhantomTissue::VisceralFat, 0, iw);
       if (d < 0.5 * c.width)
       {
         Composite(s, d, hu(PhantomTissue::KidneyCortex), PhantomTissue::KidneyCortex, 0, iw);
@@ -1528,12 +1528,13 @@ public:
   }
 };
 
-/** Vessels branching from \a start, kept inside the liver. */
+/** Vessels branching from \a start, kept inside the liver: at each node the vessel goes on (slightly turned, a
+ * little thinner) and gives off a thinner side branch, as portal and hepatic veins do. */
 void
 GrowTree(const LiverShape & liver, PhantomRandom & random, const Vec3 & start, const Vec3 & direction, double length,
          double radius, int depth, std::vector<Segment> & out)
 {
-  if (radius < 0.9 || out.size() > 250)
+  if (radius < 0.8 || out.size() > 400)
   {
     return;
   }
@@ -1548,14 +1549,14 @@ GrowTree(const LiverShape & liver, PhantomRandom & random, const Vec3 & start, c
   }
   // Random draws happen whether or not the branch survives, so that one branch does not shift its siblings.
   const double spin = random.Uniform(0.0, 2.0 * kPi);
-  const double angles[2] = { random.Uniform(0.3, 0.7), random.Uniform(0.3, 0.7) };
-  const double lengths[2] = { random.Uniform(0.6, 0.85), random.Uniform(0.6, 0.85) };
-  const double radii[2] = { random.Uniform(0.7, 0.85), random.Uniform(0.6, 0.8) };
+  const double angles[2] = { random.Uniform(0.08, 0.3), random.Uniform(0.55, 1.0) };
+  const double lengths[2] = { random.Uniform(0.8, 1.0), random.Uniform(0.55, 0.85) };
+  const double radii[2] = { random.Uniform(0.88, 0.96), random.Uniform(0.55, 0.75) };
   if (tries == 3)
   {
     return;
   }
-  const double endRadius = 0.88 * radius;
+  const double endRadius = 0.94 * radius;
   out.emplace_back(start, end, radius, endRadius);
   if (depth == 0)
   {
@@ -1566,7 +1567,8 @@ GrowTree(const LiverShape & liver, PhantomRandom & random, const Vec3 & start, c
   const Vec3 axis = perp * std::cos(spin) + Cross(dir, perp) * std::sin(spin);
   for (int k = 0; k < 2; ++k)
   {
-    const double a = k == 0 ? angles[0] : -angles[1];
+    // The trunk and its side branch turn to opposite sides.
+    const double a = k == 0 ? -angles[0] : angles[1];
     const Vec3   child = dir * std::cos(a) + Cross(axis, dir) * std::sin(a);
     GrowTree(liver, random, end, child, length * lengths[k], endRadius * radii[k], depth - 1, out);
   }
@@ -1750,7 +1752,7 @@ Anatomy::Build(const Box & scene)
     const double zk = k == 0 ? rOrgans.Uniform(-142.0, -118.0) : rOrgans.Uniform(-128.0, -102.0);
     const double hw = torso->SpineHalfWidth(zk);
     const double ks = P.organs.kidneyScale * sz;
-    const Vec3 c{ side * (hw + rOrgans.Uniform(40.0, 50.0) * sz), torso->SpineY(zk) + rOrgans.Uniform(0.0, 12.0), zk };
+    const Vec3 c{ side * (hw + rOrgans.Uniform(40.0, 50.0) * sz), torso->SpineY(zk) + rOrgans.Uniform(-8.0, 4.0), zk };
     const Vec3 radii = Vec3{ 26.0, 21.0, 54.0 } * ks;
     const double   psi = rOrgans.Uniform(0.45, 0.75);
     const Rotation rot =
@@ -1759,7 +1761,7 @@ Anatomy::Build(const Box & scene)
     auto       kidney = std::make_shared<KidneyLayer>();
     kidney->outer = Ellipsoid(c, radii, rot);
     kidney->notch = Ellipsoid(c + hilum * (0.95 * radii.x), Vec3{ 13.0, 13.0, 22.0 } * ks);
-    kidney->sinus = Ellipsoid(c + hilum * (0.35 * radii.x), Vec3{ radii.x * 0.45, radii.y * 0.45, radii.z * 0.6 }, rot);
+    kidney->sinus = Ellipsoid(c + hilum * (0.6 * radii.x), Vec3{ radii.x * 0.4, radii.y * 0.35, radii.z * 0.5 }, rot);
     kidney->pelvis = Ellipsoid(c + hilum * (0.75 * radii.x), Vec3{ 7.0, 6.0, 11.0 } * ks, rot);
     kidney->pyramids = ValueNoise(rOrgans.Next(), 9.0);
     kidney->hu = hu;
@@ -2086,20 +2088,23 @@ Anatomy::Build(const Box & scene)
     m_Layers.push_back(std::move(layer));
   };
   {
-    std::vector<Segment> portal;
+    // The portal trunk goes on inside the liver (there it is liver label) to the hilum, where it divides.
+    std::vector<Segment> portal = MakeChain({ confluence, hilum }, { 6.0 * vs, 7.0 * vs });
     const Vec3           right =
       rightLobe.GetCenter() +
       Vec3{ -0.25 * rightLobe.GetRadii().x, 0.1 * rightLobe.GetRadii().y, 0.05 * rightLobe.GetRadii().z };
-    GrowTree(*liver, rLiver, hilum, right - hilum, 30.0 * s, 6.5 * vs, 4, portal);
-    GrowTree(*liver, rLiver, hilum, leftLobe.GetCenter() - hilum, 40.0 * s, 5.5 * vs, 4, portal);
+    GrowTree(*liver, rLiver, hilum, right - hilum, 30.0 * s, 7.0 * vs, 8, portal);
+    GrowTree(*liver, rLiver, hilum, leftLobe.GetCenter() - hilum, 30.0 * s, 6.0 * vs, 8, portal);
+
     addLiverVessels(portal, T::PortalVein);
     std::vector<Segment> hepatic;
     const Vec3           outlet = ivcCenter(-20.0 + offset.z);
     const Vec3           directions[3] = { { -1.0, -0.1, -0.5 }, { -0.3, -1.0, -0.55 }, { 0.55, -0.8, -0.25 } };
     for (const Vec3 & d : directions)
     {
-      GrowTree(*liver, rLiver, outlet + Normalized(d) * (0.5 * ivcRadius), d, 45.0 * s, 5.0 * vs, 4, hepatic);
+      GrowTree(*liver, rLiver, outlet + Normalized(d) * (0.5 * ivcRadius), d, 35.0 * s, 6.5 * vs, 8, hepatic);
     }
+
     addLiverVessels(hepatic, T::HepaticVein);
   }
 

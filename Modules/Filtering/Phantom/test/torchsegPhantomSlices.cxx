@@ -228,12 +228,21 @@ main(int argc, char * argv[])
           centre[r] += g.direction[3 * r + k] * g.spacing[k] * 0.5 * (g.size[k] - 1.0);
         }
       }
+      // The first axial slice and the coronal one pass through the largest tumour, when there is one.
+      const torchseg::PhantomTumour * largest = nullptr;
+      for (const auto & t : p.tumours)
+      {
+        if (!largest || t.radius > largest->radius)
+        {
+          largest = &t;
+        }
+      }
       for (std::size_t l = 0; l < levels.size(); ++l)
       {
         Plane plane;
         plane.origin[0] = centre[0] - 0.5 * fov;
         plane.origin[1] = centre[1] - 0.5 * fov;
-        plane.origin[2] = a[2] + levels[l];
+        plane.origin[2] = a[2] + (l == 0 && largest ? largest->center[2] : levels[l]);
         plane.du.Fill(0.0);
         plane.dv.Fill(0.0);
         plane.du[0] = px;
@@ -253,7 +262,7 @@ main(int argc, char * argv[])
       const double zTop = a[2] + 60.0;
       const double height = std::max(fov, 300.0);
       coronal.origin[0] = centre[0] - 0.5 * fov;
-      coronal.origin[1] = a[1] + 0.0;
+      coronal.origin[1] = a[1] + (largest ? largest->center[1] : -20.0);
       coronal.origin[2] = zTop;
       coronal.du.Fill(0.0);
       coronal.dv.Fill(0.0);
