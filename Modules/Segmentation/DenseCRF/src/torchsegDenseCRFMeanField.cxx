@@ -1,0 +1,523 @@
+#include "torchsegDenseCRFMeanField.h"
+
+#include "torchsegPermutohedralLattice.h"
+
+#include "itkMacro.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <sstream>
+#include <type_traits>
+
+namespace torchseg
+{
+namespace
+{
+
+/** Runs body(begin, end) over [0, count) split into about as many ranges as the threader has work units. */
+void
+ParallelRanges(itk::MultiThreaderBase * threader, std::size_t count, std::size_t minimumRange,
+               const std::function<void(std::size_t, std::size_t)> & body)
+{
+  const std::size_t units = threader ? std::max<std::size_t>(1, threader->GetNumberOfWorkUnits()) : 1;
+  const std::size_t ranges = std::max<std::size_t>(1, std::min(units, count / std::max<std::size_t>(1, minimumRange)));
+  if (ranges == 1)
+  {
+    body(0, count);
+    return;
+  }
+  threader->ParallelizeArray(
+    0, ranges, [&](itk::SizeValueType r) { body(count * r / ranges, count * (r + 1) / ranges); }, nullptr);
+}
+
+std::string
+VoxelIndexText(std::size_t linear, const std::vector<std::size_t> & size)
+{
+  std::ostringstream os;
+  os << '[';
+  for (std::size_t d = 0; d < size.size(); ++d)
+  {
+    os << (d ? ", " : "") << linear % size[d];
+    linear /= size[d];
+  }
+  os << ']';
+  return os.str();
+}
+
+template <typename T>
+void
+PrintVector(std::ostream & os, const std::vector<T> & v)
+{
+  os << '[';
+  for (std::size_t i = 0; i < v.size(); ++i)
+  {
+    os << (i ? ", " : "") << v[i];
+  }
+  os << ']';
+}
+
+/** Q_i = softmax(U_i + M_i) over the classes, for the voxels [begin, end). */
+template <unsigned int VC>
+void
+SoftmaxUpdate(const float * unary, const float * messages, float * q, std::size_t begin, std::size_t end,
+              unsigned int runtimeClasses)
+{
+  const std::size_t     C = VC > 0 ? VC : runtimeClasses;
+  constexpr std::size_t block = 1024;
+  std::vector<float>    a(block * C);
+  for (std::size_t start = begin; start < end; start += block)
+  {
+    const std::size_t n = std::min(block, end - start);
+    const float *     u = unary + start * C;
+    const float *     m = messages ? messages + start * C : nullptr;
+    for (std::size_t k = 0; k < n * C; ++k)
+    {
+      a[k] = m ? u[k] + m[k] : u[k];
+    }
+    for (std::size_t i = 0; i < n; ++i)
+    {
+      float * ai = &a[i * C];
+      float   highest = ai[0];
+      for (std::size_t c = 1; c < C; ++c)
+      {
+        highest = std::max(highest, ai[c]);
+      }
+      for (std::size_t c = 0; c < C; ++c)
+      {
+        ai[c] -= highest;
+      }
+    }
+    ExpNonPositiveInPlace(a.data(), n * C);
+    float * out = q + start * C;
+    for (std::size_t i = 0; i < n; ++i)
+    {
+      const float * ai = &a[i * C];
+      float         sum = 0.0f;
+      for (std::size_t c = 0; c < C; ++c)
+      {
+        sum += ai[c];
+      }
+      const float inverse = 1.0f / sum;
+      for (std::size_t c = 0; c < C; ++c)
+      {
+        out[i * C + c] = ai[c] * inverse;
+      }
+    }
+  }
+}
+
+template <typename TFunction>
+void
+DispatchClasses(unsigned int numberOfClasses, TFunction && f)
+{
+  switch (numberOfClasses)
+  {
+    case 2:
+      f(std::integral_constant<unsigned int, 2>());
+      break;
+    case 3:
+      f(std::integral_constant<unsigned int, 3>());
+      break;
+    case 4:
+      f(std::integral_constant<unsigned int, 4>());
+      break;
+    default:
+      f(std::integral_constant<unsigned int, 0>());
+  }
+}
+
+/** The lattice of the appearance kernel: features (position / thetaAlpha, intensity / thetaBeta). */
+class AppearanceFilter
+{
+public:
+  virtual ~AppearanceFilter() = default;
+  virtual void
+  Filter(const float * q, float * messages, unsigned int classes, float weight, bool accumulate) const = 0;
+  virtual std::size_t
+  GetNumberOfLatticePoints() const = 0;
+};
+
+template <unsigned int VImageDimension>
+class AppearanceLattice : public AppearanceFilter
+{
+public:
+  AppearanceLattice(const std::vector<std::size_t> & size, const std::vector<double> & spacing,
+                    const DenseCRFMeanField::IntensityFunctionType & intensity, const DenseCRFParameters & parameters,
+                    std::size_t numberOfPixels, itk::MultiThreaderBase * threader)
+  {
+    constexpr unsigned int             d = VImageDimension + 1;
+    std::array<float, VImageDimension> step;
+    for (unsigned int k = 0; k < VImageDimension; ++k)
+    {
+      step[k] = static_cast<float>(spacing[k] / parameters.AppearanceSpatialSigma);
+    }
+    const float intensityScale = static_cast<float>(1.0 / parameters.AppearanceIntensitySigma);
+    m_Lattice.Initialize(
+      numberOfPixels,
+      [&](std::size_t first, std::size_t count, float * features) {
+        std::vector<float> values(count);
+        intensity(first, count, values.data());
+        std::array<std::size_t, VImageDimension> index;
+        std::size_t                              rest = first;
+        for (unsigned int k = 0; k < VImageDimension; ++k)
+        {
+          index[k] = rest % size[k];
+          rest /= size[k];
+        }
+        for (std::size_t i = 0; i < count; ++i)
+        {
+          float * f = features + i * d;
+          for (unsigned int k = 0; k < VImageDimension; ++k)
+          {
+            f[k] = static_cast<float>(index[k]) * step[k];
+          }
+          f[VImageDimension] = values[i] * intensityScale;
+          for (unsigned int k = 0; k < VImageDimension && ++index[k] == size[k]; ++k)
+          {
+            index[k] = 0;
+          }
+        }
+      },
+      threader);
+  }
+
+  void
+  Filter(const float * q, float * messages, unsigned int classes, float weight, bool accumulate) const override
+  {
+    m_Lattice.Filter(q, messages, classes, weight, true, accumulate);
+  }
+
+  std::size_t
+  GetNumberOfLatticePoints() const override
+  {
+    return m_Lattice.GetNumberOfLatticePoints();
+  }
+
+private:
+  PermutohedralLattice<VImageDimension + 1> m_Lattice;
+};
+
+double
+SecondsSince(std::chrono::steady_clock::time_point start)
+{
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+} // namespace
+
+std::ostream &
+operator<<(std::ostream & os, const DenseCRFParameters & p)
+{
+  os << "w1 " << p.AppearanceWeight << ", thetaAlpha " << p.AppearanceSpatialSigma << " mm, thetaBeta "
+     << p.AppearanceIntensitySigma << ", w2 " << p.SmoothnessWeight << ", thetaGamma " << p.SmoothnessSigma
+     << " mm, iterations " << p.NumberOfIterations << ", minimum probability " << p.MinimumProbability
+     << ", sum tolerance " << p.ProbabilitySumTolerance << ", truncation " << p.SmoothnessTruncation;
+  return os;
+}
+
+void
+ExpNonPositiveInPlace(float * values, std::size_t count)
+{
+  // Cephes' expf: exp(x) = 2^n exp(r), n = round(x / ln 2), |r| <= ln(2) / 2, exp(r) by a degree-6 polynomial.
+  // Rounding by adding and subtracting 1.5 * 2^23 and building 2^n from its exponent bits keep the loop free of
+  // calls and branches.
+  for (std::size_t i = 0; i < count; ++i)
+  {
+    const float x = std::max(values[i], -87.0f);
+    const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
+    float       p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+    float         scale;
+    std::memcpy(&scale, &bits, sizeof(scale));
+    values[i] = p * scale;
+  }
+}
+
+void
+GaussianFilterGridInPlace(float * data, const std::vector<std::size_t> & size, const std::vector<double> & spacing,
+                          unsigned int numberOfComponents, double sigma, double truncation,
+                          itk::MultiThreaderBase * threader)
+{
+  std::size_t stride = numberOfComponents; // floats between neighbours along the current axis
+  std::size_t total = numberOfComponents;
+  for (std::size_t s : size)
+  {
+    total *= s;
+  }
+  for (std::size_t axis = 0; axis < size.size(); ++axis)
+  {
+    const std::size_t L = size[axis];
+    const std::size_t radius =
+      std::min<std::size_t>(L - 1, static_cast<std::size_t>(std::ceil(truncation * sigma / spacing[axis])));
+    std::vector<float> w(radius + 1);
+    for (std::size_t k = 0; k <= radius; ++k)
+    {
+      const double t = k * spacing[axis] / sigma;
+      w[k] = static_cast<float>(std::exp(-0.5 * t * t));
+    }
+    if (radius > 0)
+    {
+      // Lines along the axis, in blocks of up to `block` adjacent lines: gathered into a contiguous [L][B] scratch,
+      // convolved there with contiguous loops, scattered back.
+      const std::size_t block = axis == 0 ? stride : std::min<std::size_t>(stride, 256);
+      const std::size_t blocksPerOuter = (stride + block - 1) / block;
+      const std::size_t outer = total / (stride * L);
+      ParallelRanges(threader, outer * blocksPerOuter, 1, [&](std::size_t begin, std::size_t end) {
+        std::vector<float> in(L * block);
+        std::vector<float> out(L * block);
+        for (std::size_t item = begin; item < end; ++item)
+        {
+          const std::size_t o = item / blocksPerOuter;
+          const std::size_t s0 = (item % blocksPerOuter) * block;
+          const std::size_t B = std::min(block, stride - s0);
+          float *           base = data + o * stride * L + s0;
+          for (std::size_t l = 0; l < L; ++l)
+          {
+            std::memcpy(&in[l * B], base + l * stride, B * sizeof(float));
+          }
+          const std::size_t n = L * B;
+          for (std::size_t t = 0; t < n; ++t)
+          {
+            out[t] = w[0] * in[t];
+          }
+          for (std::size_t k = 1; k <= radius; ++k)
+          {
+            const float       wk = w[k];
+            const std::size_t shift = k * B;
+            const float *     ahead = in.data() + shift;
+            float *           later = out.data() + shift;
+            for (std::size_t t = 0; t < n - shift; ++t)
+            {
+              out[t] += wk * ahead[t];
+            }
+            for (std::size_t t = 0; t < n - shift; ++t)
+            {
+              later[t] += wk * in[t];
+            }
+          }
+          for (std::size_t l = 0; l < L; ++l)
+          {
+            std::memcpy(base + l * stride, &out[l * B], B * sizeof(float));
+          }
+        }
+      });
+    }
+    stride *= L;
+  }
+}
+
+DenseCRFMeanField::DenseCRFMeanField(std::vector<std::size_t> size, std::vector<double> spacing,
+                                     unsigned int numberOfClasses, itk::MultiThreaderBase * threader)
+  : m_Size(std::move(size))
+  , m_Spacing(std::move(spacing))
+  , m_NumberOfClasses(numberOfClasses)
+  , m_Threader(threader)
+{
+  if (m_Size.empty() || m_Size.size() > 4 || m_Spacing.size() != m_Size.size())
+  {
+    itkGenericExceptionMacro(<< "DenseCRFMeanField: " << m_Size.size() << " dimensions with " << m_Spacing.size()
+                             << " spacings; 1 to 4 dimensions are supported");
+  }
+  m_NumberOfPixels = 1;
+  for (std::size_t d = 0; d < m_Size.size(); ++d)
+  {
+    if (m_Size[d] == 0 || !(m_Spacing[d] > 0.0) || !std::isfinite(m_Spacing[d]))
+    {
+      std::ostringstream os;
+      PrintVector(os, m_Size);
+      os << " with spacing ";
+      PrintVector(os, m_Spacing);
+      itkGenericExceptionMacro(<< "DenseCRFMeanField: invalid grid: size " << os.str());
+    }
+    m_NumberOfPixels *= m_Size[d];
+  }
+  if (numberOfClasses < 2)
+  {
+    itkGenericExceptionMacro(<< "DenseCRFMeanField: " << numberOfClasses
+                             << " class(es); the probabilities need at least 2 components");
+  }
+}
+
+void
+DenseCRFMeanField::VerifyParameters(const DenseCRFParameters & p)
+{
+  auto positive = [](double value, const char * name) {
+    if (!(value > 0.0) || !std::isfinite(value))
+    {
+      itkGenericExceptionMacro(<< "DenseCRF: " << name << " must be positive and finite, not " << value);
+    }
+  };
+  auto nonNegative = [](double value, const char * name) {
+    if (!(value >= 0.0) || !std::isfinite(value))
+    {
+      itkGenericExceptionMacro(<< "DenseCRF: " << name << " must be non-negative and finite, not " << value);
+    }
+  };
+  nonNegative(p.AppearanceWeight, "the appearance weight w1");
+  positive(p.AppearanceSpatialSigma, "the appearance spatial sigma thetaAlpha");
+  positive(p.AppearanceIntensitySigma, "the appearance intensity sigma thetaBeta");
+  nonNegative(p.SmoothnessWeight, "the smoothness weight w2");
+  positive(p.SmoothnessSigma, "the smoothness sigma thetaGamma");
+  positive(p.SmoothnessTruncation, "the smoothness truncation");
+  nonNegative(p.ProbabilitySumTolerance, "the probability sum tolerance");
+  if (!(p.MinimumProbability > 0.0) || !(p.MinimumProbability < 1.0))
+  {
+    itkGenericExceptionMacro(<< "DenseCRF: the minimum probability must be in (0, 1), not " << p.MinimumProbability);
+  }
+}
+
+bool
+DenseCRFMeanField::Run(const float * probabilities, const IntensityFunctionType & intensity,
+                       const DenseCRFParameters & parameters, float * refined,
+                       const ProgressFunctionType & progress) const
+{
+  VerifyParameters(parameters);
+  const auto               start = std::chrono::steady_clock::now();
+  const std::size_t        N = m_NumberOfPixels;
+  const std::size_t        C = m_NumberOfClasses;
+  itk::MultiThreaderBase * threader = m_Threader.GetPointer();
+  auto                     report = [&](double value) { return !progress || progress(value); };
+  m_NumberOfLatticePoints = 0;
+  m_LatticeSeconds = 0.0;
+  m_IterationSeconds = 0.0;
+
+  // Unary: log of the normalised, clamped probabilities. The first invalid voxel (lowest index) is reported.
+  std::vector<float>       unary(N * C);
+  std::atomic<std::size_t> firstBad{ std::numeric_limits<std::size_t>::max() };
+  const float              logFloor = static_cast<float>(std::log(parameters.MinimumProbability));
+  const double             tolerance = parameters.ProbabilitySumTolerance;
+  ParallelRanges(threader, N, 4096, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i)
+    {
+      const float * p = probabilities + i * C;
+      double        sum = 0.0;
+      bool          valid = true;
+      for (std::size_t c = 0; c < C; ++c)
+      {
+        valid = valid && std::isfinite(p[c]) && p[c] >= 0.0f;
+        sum += p[c];
+      }
+      if (!valid || !(std::abs(sum - 1.0) <= tolerance))
+      {
+        std::size_t current = firstBad.load();
+        while (i < current && !firstBad.compare_exchange_weak(current, i))
+        {}
+        return;
+      }
+      const double inverse = 1.0 / sum;
+      for (std::size_t c = 0; c < C; ++c)
+      {
+        const double normalised = p[c] * inverse;
+        unary[i * C + c] =
+          normalised > parameters.MinimumProbability ? static_cast<float>(std::log(normalised)) : logFloor;
+      }
+    }
+  });
+  if (firstBad.load() != std::numeric_limits<std::size_t>::max())
+  {
+    const std::size_t  i = firstBad.load();
+    const float *      p = probabilities + i * C;
+    std::ostringstream values;
+    double             sum = 0.0;
+    for (std::size_t c = 0; c < C; ++c)
+    {
+      values << (c ? ", " : "") << p[c];
+      sum += p[c];
+    }
+    itkGenericExceptionMacro(<< "DenseCRF: the class probabilities of voxel " << VoxelIndexText(i, m_Size) << " ("
+                             << values.str() << ") are not valid probabilities: each must be finite and >= 0, their "
+                             << "sum (" << sum << ") within " << tolerance << " of 1");
+  }
+  DispatchClasses(m_NumberOfClasses, [&](auto classes) {
+    ParallelRanges(threader, N, 4096, [&](std::size_t begin, std::size_t end) {
+      SoftmaxUpdate<decltype(classes)::value>(unary.data(), nullptr, refined, begin, end, m_NumberOfClasses);
+    });
+  });
+
+  const bool                        appearance = parameters.AppearanceWeight > 0.0 && parameters.NumberOfIterations > 0;
+  const bool                        smoothness = parameters.SmoothnessWeight > 0.0 && parameters.NumberOfIterations > 0;
+  const double                      latticeShare = appearance ? 0.2 : 0.0;
+  std::unique_ptr<AppearanceFilter> lattice;
+  if (appearance)
+  {
+    switch (m_Size.size())
+    {
+      case 1:
+        lattice = std::make_unique<AppearanceLattice<1>>(m_Size, m_Spacing, intensity, parameters, N, threader);
+        break;
+      case 2:
+        lattice = std::make_unique<AppearanceLattice<2>>(m_Size, m_Spacing, intensity, parameters, N, threader);
+        break;
+      case 3:
+        lattice = std::make_unique<AppearanceLattice<3>>(m_Size, m_Spacing, intensity, parameters, N, threader);
+        break;
+      default:
+        lattice = std::make_unique<AppearanceLattice<4>>(m_Size, m_Spacing, intensity, parameters, N, threader);
+        break;
+    }
+    m_NumberOfLatticePoints = lattice->GetNumberOfLatticePoints();
+  }
+  m_LatticeSeconds = SecondsSince(start);
+  if (!report(latticeShare))
+  {
+    return false;
+  }
+
+  const auto         iterationsStart = std::chrono::steady_clock::now();
+  std::vector<float> messages((appearance || smoothness) ? N * C : 0);
+  const float        w2 = static_cast<float>(parameters.SmoothnessWeight);
+  for (unsigned int iteration = 0; iteration < parameters.NumberOfIterations; ++iteration)
+  {
+    if (smoothness)
+    {
+      // messages = w2 (sum_j k_gamma(i, j) Q_j - Q_i): the self term of the Gaussian is exactly 1.
+      std::copy_n(refined, N * C, messages.data());
+      GaussianFilterGridInPlace(messages.data(),
+                                m_Size,
+                                m_Spacing,
+                                m_NumberOfClasses,
+                                parameters.SmoothnessSigma,
+                                parameters.SmoothnessTruncation,
+                                threader);
+      ParallelRanges(threader, N * C, 1 << 16, [&](std::size_t begin, std::size_t end) {
+        for (std::size_t k = begin; k < end; ++k)
+        {
+          messages[k] = w2 * (messages[k] - refined[k]);
+        }
+      });
+    }
+    if (appearance)
+    {
+      lattice->Filter(
+        refined, messages.data(), m_NumberOfClasses, static_cast<float>(parameters.AppearanceWeight), smoothness);
+    }
+    DispatchClasses(m_NumberOfClasses, [&](auto classes) {
+      ParallelRanges(threader, N, 4096, [&](std::size_t begin, std::size_t end) {
+        SoftmaxUpdate<decltype(classes)::value>(
+          unary.data(), messages.empty() ? nullptr : messages.data(), refined, begin, end, m_NumberOfClasses);
+      });
+    });
+    if (!report(latticeShare + (1.0 - latticeShare) * (iteration + 1) / parameters.NumberOfIterations))
+    {
+      m_IterationSeconds = SecondsSince(iterationsStart);
+      return false;
+    }
+  }
+  m_IterationSeconds = SecondsSince(iterationsStart);
+  return true;
+}
+
+} // namespace torchseg
