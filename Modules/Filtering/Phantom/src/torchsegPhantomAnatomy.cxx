@@ -209,7 +209,11 @@ ValueNoise::operator()(const Vec3 & p) const
   double         v[8];
   for (int c = 0; c < 8; ++c)
   {
-    const uint64_t h = HashMix(m_Seed ^ hx[c & 1] ^ hy[(c >> 1) & 1] ^ hz[c >> 2]);
+    // One multiply-xorshift round suffices to decorrelate lattice values (the coordinates are already multiplied).
+    uint64_t h = m_Seed ^ hx[c & 1] ^ hy[(c >> 1) & 1] ^ hz[c >> 2];
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ULL;
+    h ^= h >> 32;
     v[c] = static_cast<double>(h >> 11) * 0x1.0p-52 - 1.0;
   }
   const double x00 = v[0] + tx * (v[1] - v[0]);
@@ -506,12 +510,11 @@ public:
     const double  wz = u - z0;
     const Radii * r0 = &m_Table[static_cast<std::size_t>(z0) * kAngles];
     const Radii * r1 = r0 + kAngles;
-    auto          mix = [&](float Radii::*field) {
-      const double v0 = r0[a0].*field + wa * (r0[a1].*field - r0[a0].*field);
-      const double v1 = r1[a0].*field + wa * (r1[a1].*field - r1[a0].*field);
-      return static_cast<float>(v0 + wz * (v1 - v0));
-    };
-    return { mix(&Radii::body), mix(&Radii::fatInner), mix(&Radii::cavity) };
+    const float   w00 = static_cast<float>((1.0 - wa) * (1.0 - wz)), w01 = static_cast<float>(wa * (1.0 - wz));
+    const float   w10 = static_cast<float>((1.0 - wa) * wz), w11 = static_cast<float>(wa * wz);
+    return { w00 * r0[a0].body + w01 * r0[a1].body + w10 * r1[a0].body + w11 * r1[a1].body,
+             w00 * r0[a0].fatInner + w01 * r0[a1].fatInner + w10 * r1[a0].fatInner + w11 * r1[a1].fatInner,
+             w00 * r0[a0].cavity + w01 * r0[a1].cavity + w10 * r1[a0].cavity + w11 * r1[a1].cavity };
   }
 
   double
@@ -706,6 +709,14 @@ public:
     return m_DiaphragmHalf;
   }
 
+  /** Visceral fat: strands, and mesenteric vessels and nodes (dots brighter with contrast). */
+  double
+  DeferredTexture(const Vec3 & p) const override
+  {
+    const double n = m_Mesentery(p);
+    return 6.0 * m_FatTexture(p) + 0.7 * SmoothStep(0.58, 0.8, n) * (m_MesentericHU - m_HU(PhantomTissue::VisceralFat));
+  }
+
   void
   PaintPoint(const Vec3 & p, Sample & s, const PaintContext & c) const
   {
@@ -718,38 +729,46 @@ public:
       return;
     }
     const double iw = c.invWidth;
-    Composite(s, dBody, m_HU(PhantomTissue::Skin), PhantomTissue::Skin, 0, iw);
-    const double dFat = dBody + m_Skin;
-    if (dFat < 0.5 * c.width)
-    {
-      Composite(
-        s, dFat, m_HU(PhantomTissue::SubcutaneousFat) + 8.0 * m_FatTexture(p), PhantomTissue::SubcutaneousFat, 0, iw);
-    }
+    const double half = 0.5 * c.width;
     const double dMuscle = r - R.fatInner;
-    if (dMuscle >= 0.5 * c.width)
+    const double dWall = r - R.cavity;
+    double       dAbdomen = kInfinity, dThorax = kInfinity;
+    if (dWall < half)
+    {
+      const double dd = m_Torso->DiaphragmDistance(p);
+      dAbdomen = std::max({ dWall, m_Torso->PosteriorWallDistance(p), dd + m_DiaphragmHalf });
+      dThorax = std::max({ dWall, m_Torso->ThoracicPosteriorDistance(p), m_DiaphragmHalf - dd });
+    }
+    // Layers that an inner one covers completely are not painted.
+    if (dMuscle > -half)
+    {
+      Composite(s, dBody, m_HU(PhantomTissue::Skin), PhantomTissue::Skin, 0, iw);
+      const double dFat = dBody + m_Skin;
+      if (dFat < half)
+      {
+        Composite(
+          s, dFat, m_HU(PhantomTissue::SubcutaneousFat) + 8.0 * m_FatTexture(p), PhantomTissue::SubcutaneousFat, 0, iw);
+      }
+    }
+    if (dMuscle >= half)
     {
       return;
     }
-    Composite(s, dMuscle, m_HU(PhantomTissue::Muscle), PhantomTissue::Muscle, 0, iw);
-    const double dWall = r - R.cavity;
-    if (dWall < 0.5 * c.width)
+    if (std::min(dAbdomen, dThorax) > -half)
     {
-      const double dd = m_Torso->DiaphragmDistance(p);
-      const double dAbdomen = std::max({ dWall, m_Torso->PosteriorWallDistance(p), dd + m_DiaphragmHalf });
-      if (dAbdomen < 0.5 * c.width)
-      {
-        const double n = m_Mesentery(p);
-        const double hu = m_HU(PhantomTissue::VisceralFat) + 6.0 * m_FatTexture(p) +
-                          0.7 * SmoothStep(0.58, 0.8, n) * (m_MesentericHU - m_HU(PhantomTissue::VisceralFat));
-        Composite(s, dAbdomen, hu, PhantomTissue::VisceralFat, 0, iw);
-      }
-      const double dThorax = std::max({ dWall, m_Torso->ThoracicPosteriorDistance(p), m_DiaphragmHalf - dd });
-      if (dThorax < 0.5 * c.width)
-      {
-        const double v = m_LungVessels(p);
-        const double hu = m_HU(PhantomTissue::Lung) + 25.0 * m_LungTexture(p) + SmoothStep(0.5, 0.8, v) * 650.0;
-        Composite(s, dThorax, hu, PhantomTissue::Lung, 0, iw);
-      }
+      Composite(s, dMuscle, m_HU(PhantomTissue::Muscle), PhantomTissue::Muscle, 0, iw);
+    }
+    if (dAbdomen < half)
+    {
+      // The fat's texture is deferred: organs cover most of it.
+      const double a = Composite(s, dAbdomen, m_HU(PhantomTissue::VisceralFat), PhantomTissue::VisceralFat, 0, iw);
+      s.deferred += static_cast<float>(a);
+    }
+    if (dThorax < half)
+    {
+      const double v = m_LungVessels(p);
+      const double hu = m_HU(PhantomTissue::Lung) + 25.0 * m_LungTexture(p) + SmoothStep(0.5, 0.8, v) * 650.0;
+      Composite(s, dThorax, hu, PhantomTissue::Lung, 0, iw);
     }
     // Erector spinae on both sides of the spinous processes, behind the ribs.
     const double yb = m_Torso->SpineY(p.z);
@@ -867,7 +886,8 @@ public:
     , m_HU(hu)
     , m_Size(size)
   {
-    bounds = Box{ { -120.0, -150.0, -kInfinity }, { 120.0, 150.0, -85.0 } };
+    const double y = m_Torso->SpineY(-200.0);
+    bounds = Box{ { -30.0 - 3.0 * size, y - 2.0 * size, -kInfinity }, { 30.0 + 3.0 * size, y + 2.0 * size, -85.0 } };
   }
   void
   PaintPoint(const Vec3 & p, Sample & s, const PaintContext & c) const
@@ -903,7 +923,9 @@ public:
     m_Phase = random.Uniform(0.0, m_Period);
     m_CanalRadius = random.Uniform(7.5, 9.5);
     m_SpinousLength = random.Uniform(28.0, 40.0);
-    bounds = Box{ { -70.0, -200.0, -kInfinity }, { 70.0, 250.0, kInfinity } };
+    // Around the spine's line (its y varies by 10 mm along the body).
+    const double y = m_Torso->SpineY(-100.0);
+    bounds = Box{ { -66.0, y - 45.0, -kInfinity }, { 66.0, y + 110.0, kInfinity } };
   }
 
   void
@@ -1610,6 +1632,17 @@ Anatomy::PaintRow(const Vec3 & start, const Vec3 & step, int n, Sample * samples
       layer->PaintSpan(start, step, i0, i1, samples, c);
     }
   }
+  if (m_Deferred)
+  {
+    for (int i = 0; i < n; ++i)
+    {
+      if (samples[i].deferred > 1.0e-4f)
+      {
+        samples[i].hu +=
+          static_cast<float>(samples[i].deferred * m_Deferred->DeferredTexture(start + step * static_cast<double>(i)));
+      }
+    }
+  }
 }
 
 void
@@ -1635,6 +1668,7 @@ Anatomy::Build(const Box & scene)
   const double sz = torso->SizeScale();
 
   m_Layers.push_back(std::make_unique<TableLayer>(torso->BackPlane() + 0.5, hu(T::Table)));
+  m_Deferred = torsoLayer.get();
   m_Layers.push_back(std::move(torsoLayer));
   m_Layers.push_back(std::make_unique<PsoasLayer>(torso, hu(T::Muscle), rBody.Uniform(18.0, 26.0) * sz));
   m_Layers.push_back(std::make_unique<SpineLayer>(torso, hu, rBody));

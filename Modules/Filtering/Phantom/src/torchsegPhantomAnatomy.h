@@ -232,6 +232,7 @@ struct Sample
 {
   float   hu = -1000.0f;
   float   liver = 1.0e30f; //!< signed distance to the liver envelope, once the liver is painted
+  float   deferred = 0.0f; //!< weight of the deferred texture still visible (see Layer::DeferredTexture)
   uint8_t tissue = 0;
   uint8_t label = 0;
 };
@@ -242,26 +243,33 @@ struct PaintContext
   double invWidth = 1.0; //!< 1 / width
 };
 
-/** Paints a shape of signed distance \a d over the sample with partial-volume coverage; the voxel centre's tissue and
- * label are those of the last shape that contains it. */
-inline void
+/** Paints a shape of signed distance \a d over the sample with partial-volume coverage (a linear ramp over the
+ * anti-aliasing width); the voxel centre's tissue and label are those of the last shape that contains it. Returns
+ * the coverage. */
+inline double
 Composite(Sample & s, double d, double hu, PhantomTissue tissue, uint8_t label, double invWidth)
 {
-  double a = 0.5 - d * invWidth;
+  const double a = 0.5 - d * invWidth;
   if (a <= 0.0)
   {
-    return;
+    return 0.0;
   }
-  if (a > 1.0)
+  if (a >= 1.0)
   {
-    a = 1.0;
+    s.hu = static_cast<float>(hu);
+    s.deferred = 0.0f;
   }
-  s.hu += static_cast<float>(a * (hu - s.hu));
+  else
+  {
+    s.hu += static_cast<float>(a * (hu - s.hu));
+    s.deferred *= static_cast<float>(1.0 - a);
+  }
   if (d < 0.0)
   {
     s.tissue = static_cast<uint8_t>(tissue);
     s.label = label;
   }
+  return a < 1.0 ? a : 1.0;
 }
 
 /** One entry of the painter's list. */
@@ -272,6 +280,16 @@ public:
   /** Paints voxels i0..i1 (inclusive) of the row start + i * step. */
   virtual void
   PaintSpan(const Vec3 & start, const Vec3 & step, int i0, int i1, Sample * samples, const PaintContext & c) const = 0;
+
+  /** A texture whose evaluation a layer defers to the end of the painting, where it is added with the weight the
+   * painting left in Sample::deferred (compositing is linear, so this equals painting it in place); it is then only
+   * computed where it can be seen. */
+  virtual double
+  DeferredTexture(const Vec3 &) const
+  {
+    return 0.0;
+  }
+
 
   Box bounds = Box::Everything(); //!< nothing outside it is painted
 };
@@ -333,6 +351,7 @@ private:
 
   PhantomParameters                   m_Parameters;
   std::vector<std::unique_ptr<Layer>> m_Layers;
+  const Layer *                       m_Deferred = nullptr; //!< the layer whose texture is deferred
   std::shared_ptr<Torso>              m_Torso;
   std::shared_ptr<LiverShape>         m_Liver;
 };
