@@ -65,6 +65,10 @@ protected:
   explicit SegmentationNetworkImpl(NetworkOptions options)
     : m_Options(std::move(options))
   {}
+  /** Throws c10::Error naming the expected and the actual shape unless \a input is (N, inputChannels, spatial...)
+   * with the network's spatial dimension and at least one element. */
+  void
+                 CheckInput(const torch::Tensor & input) const;
   NetworkOptions m_Options;
 };
 
@@ -74,6 +78,12 @@ TORCH_MODULE(SegmentationNetwork);
  * (unknown architecture, unknown option key, inconsistent values). */
 SegmentationNetwork
 CreateNetwork(const NetworkOptions & options);
+
+/** The options CreateNetwork() would build from: validated (same errors as CreateNetwork()), the dimension fixed by
+ * the name, every architecture option filled with its default; builds nothing (cheap: for applications that check
+ * their flags before loading data). */
+NetworkOptions
+ValidateNetworkOptions(const NetworkOptions & options);
 
 /** Every architecture name CreateNetwork() accepts. */
 std::vector<std::string>

@@ -137,6 +137,7 @@ DeepLabV3Impl::DeepLabV3Impl(NetworkOptions options)
 std::vector<torch::Tensor>
 DeepLabV3Impl::Run(const torch::Tensor & input, bool auxiliary)
 {
+  this->CheckInput(input);
   const std::vector<int64_t> size = layers::SpatialSize(input);
   const torch::Tensor        x = layers::PadToMultiple(input, m_DeepLabOptions.backbone.outputStride);
   auto                       features = m_Backbone->forward(x);
@@ -185,6 +186,7 @@ DeepLabV3PlusImpl::DeepLabV3PlusImpl(NetworkOptions options)
 torch::Tensor
 DeepLabV3PlusImpl::forward(torch::Tensor input)
 {
+  this->CheckInput(input);
   const std::vector<int64_t> size = layers::SpatialSize(input);
   const torch::Tensor        padded = layers::PadToMultiple(input, m_DeepLabOptions.backbone.outputStride);
   auto                       features = m_Backbone->forward(padded);
@@ -236,6 +238,7 @@ PSPNetImpl::PSPNetImpl(NetworkOptions options)
 std::vector<torch::Tensor>
 PSPNetImpl::Run(const torch::Tensor & input, bool auxiliary)
 {
+  this->CheckInput(input);
   const std::vector<int64_t> size = layers::SpatialSize(input);
   const torch::Tensor        x = layers::PadToMultiple(input, m_DeepLabOptions.backbone.outputStride);
   auto                       features = m_Backbone->forward(x);

@@ -103,6 +103,7 @@ FCNImpl::FCNImpl(NetworkOptions options)
 std::vector<torch::Tensor>
 FCNImpl::Run(const torch::Tensor & input, bool auxiliary)
 {
+  this->CheckInput(input);
   const std::vector<int64_t> size = layers::SpatialSize(input);
   const torch::Tensor        x = layers::PadToMultiple(input, m_PadMultiple);
   const std::vector<int64_t> paddedSize = layers::SpatialSize(x);

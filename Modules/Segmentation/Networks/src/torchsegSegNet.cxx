@@ -74,6 +74,7 @@ SegNetImpl::SegNetImpl(NetworkOptions options)
 torch::Tensor
 SegNetImpl::forward(torch::Tensor input)
 {
+  this->CheckInput(input);
   const std::vector<int64_t> size = layers::SpatialSize(input);
   const VGGFeatures          features = m_Backbone->forward(layers::PadToMultiple(input, 32), true);
   const torch::Tensor        x = Decode(m_Decoder, features, features.pooled.back());
@@ -109,6 +110,7 @@ DeconvNetImpl::DeconvNetImpl(NetworkOptions options)
 torch::Tensor
 DeconvNetImpl::forward(torch::Tensor input)
 {
+  this->CheckInput(input);
   const std::vector<int64_t> size = layers::SpatialSize(input);
   const VGGFeatures          features = m_Backbone->forward(layers::PadToMultiple(input, 32), true);
   torch::Tensor              x = m_DeconvFc6->forward(m_Fc7->forward(m_Fc6->forward(features.pooled.back())));

@@ -4,6 +4,7 @@
 #include "torchsegFCN.h"
 #include "torchsegNetworkOptionReader.h"
 #include "torchsegSegNet.h"
+#include "torchsegTensorBridge.h"
 #include "torchsegUNet.h"
 
 #include "itkMacro.h"
@@ -59,8 +60,9 @@ namespace
 {
 struct Architecture
 {
-  const char * name;
-  int          dimensions; //!< 0: any, from NetworkOptions::spatialDimensions
+  const char *                          name;
+  int                                   dimensions; //!< 0: any, from NetworkOptions::spatialDimensions
+  std::function<void(NetworkOptions &)> read;       //!< validates and fills the options
   std::function<SegmentationNetwork(const NetworkOptions &)> create;
 };
 
@@ -71,31 +73,40 @@ Make(const NetworkOptions & options)
   return SegmentationNetwork(std::static_pointer_cast<SegmentationNetworkImpl>(TNetwork(options).ptr()));
 }
 
+template <typename TOptions>
+void
+Read(NetworkOptions & options)
+{
+  TOptions::Read(options);
+}
+
 const std::vector<Architecture> &
 Architectures()
 {
   static const std::vector<Architecture> architectures{
-    { "fcn32s", 0, Make<FCN> },
-    { "fcn16s", 0, Make<FCN> },
-    { "fcn8s", 0, Make<FCN> },
-    { "deeplabv3", 0, Make<DeepLabV3> },
-    { "deeplabv3plus", 0, Make<DeepLabV3Plus> },
-    { "pspnet", 0, Make<PSPNet> },
-    { "segnet", 0, Make<SegNet> },
-    { "deconvnet", 0, Make<DeconvNet> },
-    { "unet2d", 2, Make<UNet> },
-    { "unet3d", 3, Make<UNet> },
+    { "fcn32s", 0, Read<FCNOptions>, Make<FCN> },
+    { "fcn16s", 0, Read<FCNOptions>, Make<FCN> },
+    { "fcn8s", 0, Read<FCNOptions>, Make<FCN> },
+    { "deeplabv3", 0, Read<DeepLabOptions>, Make<DeepLabV3> },
+    { "deeplabv3plus", 0, Read<DeepLabOptions>, Make<DeepLabV3Plus> },
+    { "pspnet", 0, Read<DeepLabOptions>, Make<PSPNet> },
+    { "segnet", 0, Read<EncoderDecoderOptions>, Make<SegNet> },
+    { "deconvnet", 0, Read<EncoderDecoderOptions>, Make<DeconvNet> },
+    { "unet2d", 2, Read<UNetOptions>, Make<UNet> },
+    { "unet3d", 3, Read<UNetOptions>, Make<UNet> },
   };
   return architectures;
 }
 } // namespace
 
-SegmentationNetwork
-CreateNetwork(const NetworkOptions & options)
+namespace
+{
+const Architecture &
+FindArchitecture(const std::string & name)
 {
   const auto & architectures = Architectures();
-  const auto   it = std::find_if(
-    architectures.begin(), architectures.end(), [&](const Architecture & a) { return options.architecture == a.name; });
+  const auto   it =
+    std::find_if(architectures.begin(), architectures.end(), [&](const Architecture & a) { return name == a.name; });
   if (it == architectures.end())
   {
     std::string names;
@@ -103,14 +114,21 @@ CreateNetwork(const NetworkOptions & options)
     {
       names += (names.empty() ? "" : ", ") + std::string(a.name);
     }
-    itkGenericExceptionMacro(<< "Unknown network architecture \"" << options.architecture << "\" (known: " << names
-                             << ")");
+    itkGenericExceptionMacro(<< "Unknown network architecture \"" << name << "\" (known: " << names << ")");
   }
-  NetworkOptions filled = options;
-  if (it->dimensions != 0)
+  return *it;
+}
+} // namespace
+
+NetworkOptions
+ValidateNetworkOptions(const NetworkOptions & options)
+{
+  const Architecture & architecture = FindArchitecture(options.architecture);
+  NetworkOptions       filled = options;
+  if (architecture.dimensions != 0)
   {
     // The name fixes the dimension.
-    filled.spatialDimensions = it->dimensions;
+    filled.spatialDimensions = architecture.dimensions;
   }
   if (filled.spatialDimensions != 2 && filled.spatialDimensions != 3)
   {
@@ -127,7 +145,40 @@ CreateNetwork(const NetworkOptions & options)
     itkGenericExceptionMacro(<< "Network " << options.architecture << ": numberOfClasses " << filled.numberOfClasses
                              << " is not positive");
   }
-  return it->create(filled);
+  architecture.read(filled);
+  return filled;
+}
+
+SegmentationNetwork
+CreateNetwork(const NetworkOptions & options)
+{
+  const NetworkOptions filled = ValidateNetworkOptions(options);
+  try
+  {
+    return FindArchitecture(filled.architecture).create(filled);
+  }
+  catch (const itk::ExceptionObject &)
+  {
+    throw;
+  }
+  catch (const std::exception & e)
+  {
+    ThrowTorchError(e, "building network " + nlohmann::json(filled).dump());
+  }
+}
+
+void
+SegmentationNetworkImpl::CheckInput(const torch::Tensor & input) const
+{
+  TORCH_CHECK(input.dim() == m_Options.spatialDimensions + 2 && input.size(1) == m_Options.inputChannels,
+              "Network ",
+              m_Options.architecture,
+              " expects an input of shape (N, ",
+              m_Options.inputChannels,
+              m_Options.spatialDimensions == 2 ? ", H, W)" : ", D, H, W)",
+              ", got ",
+              input.sizes());
+  TORCH_CHECK(input.numel() > 0, "Network ", m_Options.architecture, " got an empty input ", input.sizes());
 }
 
 std::vector<std::string>

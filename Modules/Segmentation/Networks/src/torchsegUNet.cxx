@@ -141,6 +141,7 @@ UNetImpl::UNetImpl(NetworkOptions options)
 std::vector<torch::Tensor>
 UNetImpl::Run(const torch::Tensor & input, bool auxiliary)
 {
+  this->CheckInput(input);
   const std::vector<int64_t> size = layers::SpatialSize(input);
   const int                  depth = m_UNetOptions.depth;
   torch::Tensor              x = layers::PadToMultiple(input, int64_t{ 1 } << (depth - 1));

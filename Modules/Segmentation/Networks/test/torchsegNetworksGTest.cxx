@@ -302,6 +302,60 @@ TEST(NetworkFactory, NamesEndingIn2dOr3dFixTheDimension)
   EXPECT_EQ(network->GetOptions().options.at("maxWidth"), 320);
 }
 
+TEST(NetworkFactory, ValidateFillsEveryDefaultWithoutBuilding)
+{
+  NetworkOptions o;
+  o.architecture = "deeplabv3";
+  const auto filled = torchseg::ValidateNetworkOptions(o);
+  EXPECT_EQ(
+    filled.options,
+    (nlohmann::json{ { "backbone", "resnet50" }, { "width", 64 }, { "outputStride", 8 }, { "auxiliaryHead", false } }));
+  o.architecture = "fcn8s";
+  o.spatialDimensions = 3;
+  EXPECT_EQ(torchseg::ValidateNetworkOptions(o).options,
+            (nlohmann::json{ { "backbone", "vgg16" },
+                             { "width", 64 },
+                             { "outputStride", 32 },
+                             { "upsampling", "bilinear" },
+                             { "auxiliaryHead", false } }));
+  o.architecture = "unet2d";
+  const auto unet = torchseg::ValidateNetworkOptions(o);
+  EXPECT_EQ(unet.spatialDimensions, 2);
+  EXPECT_EQ(unet.options.at("maxWidth"), 512);
+  EXPECT_EQ(unet.options.at("depth"), 5);
+  o.options = { { "outputStride", 16 } };
+  EXPECT_THROW(torchseg::ValidateNetworkOptions(o), itk::ExceptionObject);
+  // Every architecture validates its defaults.
+  for (const auto & name : torchseg::GetArchitectureNames())
+  {
+    NetworkOptions d;
+    d.architecture = name;
+    EXPECT_NO_THROW(torchseg::ValidateNetworkOptions(d)) << name;
+  }
+}
+
+TEST(NetworkFactory, WrongInputShapeIsAClearError)
+{
+  NetworkOptions o;
+  o.architecture = "unet3d";
+  o.inputChannels = 2;
+  o.options = { { "width", 2 }, { "depth", 2 } };
+  auto network = torchseg::CreateNetwork(o);
+  for (const auto & shape : { std::vector<int64_t>{ 1, 1, 8, 8, 8 }, std::vector<int64_t>{ 1, 2, 8, 8 } })
+  {
+    try
+    {
+      network->forward(torch::zeros(shape));
+      ADD_FAILURE() << "no error";
+    }
+    catch (const c10::Error & e)
+    {
+      const std::string message = e.what_without_backtrace();
+      EXPECT_NE(message.find("unet3d expects an input of shape (N, 2, D, H, W)"), std::string::npos) << message;
+    }
+  }
+}
+
 TEST(NetworkOptions, JsonRoundTripAndErrors)
 {
   NetworkOptions o;
