@@ -99,8 +99,8 @@ AllCases()
       size3 },
     { "pspnet_resnet18_aux", "pspnet", 2, with(resnet, { { "auxiliaryHead", true } }), size2 },
     { "pspnet_resnet18_os16_3d", "pspnet", 3, with(resnet, { { "outputStride", 16 } }), size3 },
-    { "segnet_vgg11", "segnet", 2, vgg, size2 },
-    { "segnet_vgg16_3d", "segnet", 3, json{ { "width", 2 } }, size3 },
+    { "segnet_vgg16", "segnet", 2, json{ { "width", 2 } }, size2 },
+    { "segnet_vgg11_3d", "segnet", 3, vgg, size3 },
     { "deconvnet_vgg13", "deconvnet", 2, json{ { "backbone", "vgg13" }, { "width", 2 } }, size2 },
     { "deconvnet_vgg11_3d", "deconvnet", 3, vgg, size3 },
     { "unet2d", "unet2d", 2, json{ { "width", 4 }, { "depth", 4 } }, size2 },
@@ -122,12 +122,9 @@ AllCases()
   };
 }
 
-class NetworkCase : public ::testing::TestWithParam<Case>
-{};
-
-TEST_P(NetworkCase, OutputHasTheInputSpatialSize)
+void
+CheckOutputHasTheInputSpatialSize(const Case & c)
 {
-  const Case & c = GetParam();
   torch::manual_seed(1);
   auto network = torchseg::CreateNetwork(MakeOptions(c));
   network->eval();
@@ -137,9 +134,9 @@ TEST_P(NetworkCase, OutputHasTheInputSpatialSize)
   EXPECT_TRUE(torch::isfinite(out).all().item<bool>());
 }
 
-TEST_P(NetworkCase, GradientsReachEveryParameter)
+void
+CheckGradientsReachEveryParameter(const Case & c)
 {
-  const Case & c = GetParam();
   torch::manual_seed(2);
   auto network = torchseg::CreateNetwork(MakeOptions(c));
   network->train();
@@ -163,9 +160,9 @@ TEST_P(NetworkCase, GradientsReachEveryParameter)
   }
 }
 
-TEST_P(NetworkCase, EvalModeIsDeterministic)
+void
+CheckEvalModeIsDeterministic(const Case & c)
 {
-  const Case & c = GetParam();
   torch::manual_seed(3);
   auto network = torchseg::CreateNetwork(MakeOptions(c));
   network->eval();
@@ -176,9 +173,9 @@ TEST_P(NetworkCase, EvalModeIsDeterministic)
   EXPECT_TRUE(torch::equal(a, b));
 }
 
-TEST_P(NetworkCase, SaveLoadRoundTripGivesIdenticalOutputs)
+void
+CheckSaveLoadRoundTripGivesIdenticalOutputs(const Case & c)
 {
-  const Case & c = GetParam();
   torch::manual_seed(4);
   auto network = torchseg::CreateNetwork(MakeOptions(c));
   // A training step changes the running statistics: they must travel too.
@@ -198,9 +195,9 @@ TEST_P(NetworkCase, SaveLoadRoundTripGivesIdenticalOutputs)
   EXPECT_EQ(network->GetOptions().options, restored->GetOptions().options);
 }
 
-TEST_P(NetworkCase, OptionsAreFilledAndRecreateTheSameNetwork)
+void
+CheckOptionsAreFilledAndRecreateTheSameNetwork(const Case & c)
 {
-  const Case & c = GetParam();
   auto         network = torchseg::CreateNetwork(MakeOptions(c));
   const auto & filled = network->GetOptions();
   EXPECT_EQ(filled.architecture, c.architecture);
@@ -221,6 +218,34 @@ TEST_P(NetworkCase, OptionsAreFilledAndRecreateTheSameNetwork)
   {
     EXPECT_EQ(a[i].key(), b[i].key());
     EXPECT_EQ(a[i].value().sizes(), b[i].value().sizes());
+  }
+}
+
+class NetworkCase : public ::testing::TestWithParam<Case>
+{};
+
+// One test per configuration (each test is a process under ctest, and starting LibTorch costs more than the checks).
+TEST_P(NetworkCase, ShapeGradientsDeterminismSaveLoadOptions)
+{
+  {
+    SCOPED_TRACE("OutputHasTheInputSpatialSize");
+    CheckOutputHasTheInputSpatialSize(GetParam());
+  }
+  {
+    SCOPED_TRACE("GradientsReachEveryParameter");
+    CheckGradientsReachEveryParameter(GetParam());
+  }
+  {
+    SCOPED_TRACE("EvalModeIsDeterministic");
+    CheckEvalModeIsDeterministic(GetParam());
+  }
+  {
+    SCOPED_TRACE("SaveLoadRoundTripGivesIdenticalOutputs");
+    CheckSaveLoadRoundTripGivesIdenticalOutputs(GetParam());
+  }
+  {
+    SCOPED_TRACE("OptionsAreFilledAndRecreateTheSameNetwork");
+    CheckOptionsAreFilledAndRecreateTheSameNetwork(GetParam());
   }
 }
 
