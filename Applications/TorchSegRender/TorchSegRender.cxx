@@ -157,6 +157,11 @@ main(int argc, char * argv[])
     {
       throw UsageError("--pixelSpacing: " + args.GetString("pixelSpacing") + " is not a size in mm (0 for automatic)");
     }
+    const double fieldOfView = args.GetDouble("fieldOfView");
+    if (!(fieldOfView >= 0.0 && fieldOfView <= 10000.0))
+    {
+      throw UsageError("--fieldOfView: " + args.GetString("fieldOfView") + " is not a size in mm in [0, 10000]");
+    }
     const auto camera = torchseg::SurfaceSceneRenderer::CameraFromName(args.GetString("camera"));
     const auto context = torchseg::SurfaceSceneRenderer::ContextFromName(args.GetString("context"));
 
@@ -250,6 +255,7 @@ main(int argc, char * argv[])
         renderer->SetFocusPoint(point);
       }
       renderer->SetPixelSpacing(pixelSpacing);
+      renderer->SetFieldOfView(fieldOfView);
       renderer->SetTitle(args.GetString("title"));
       progress.Observe(renderer, 0.6, 0.95);
       renderer->Update();

@@ -148,6 +148,11 @@ public:
   itkSetClampMacro(MaximumViewSize, unsigned int, 16, 8192);
   itkGetConstMacro(MaximumViewSize, unsigned int);
 
+  /** Side in mm of square views centred on the focus point (a zoom on the labels); 0 (the default) shows the whole
+   * volume. With automatic pixel spacing a zoomed view is MaximumViewSize pixels wide. */
+  itkSetClampMacro(FieldOfView, double, 0.0, 10000.0);
+  itkGetConstMacro(FieldOfView, double);
+
   itkSetMacro(ShowLegend, bool);
   itkGetConstMacro(ShowLegend, bool);
   itkBooleanMacro(ShowLegend);
@@ -217,6 +222,7 @@ private:
   unsigned int      m_FocusLabel = 0;
   double            m_PixelSpacing = 0.0;
   unsigned int      m_MaximumViewSize = 512;
+  double            m_FieldOfView = 0.0;
   bool              m_ShowLegend = true;
   std::string       m_Title;
   RGBCanvas         m_Picture;

@@ -23,8 +23,9 @@ CanRenderOffscreen(std::string * reason = nullptr);
  *
  * The surfaces (world coordinates, from LabelSurfaceExtractor) are drawn in their label colours; a label whose
  * bounding box contains another label's (an organ around its tumour) is translucent, the others opaque (depth
- * peeling keeps translucency correct). An optional CT gives faint context: the body outline and/or the bone
- * iso-surface, extracted from the CT block-averaged to ContextSpacing. Camera presets follow the radiological
+ * peeling keeps translucency correct). An optional CT gives faint context: the bone iso-surface (the default) and/or
+ * the body outline (its largest connected piece, so not the table), extracted from the CT block-averaged to
+ * ContextSpacing. Camera presets follow the radiological
  * convention: in the anterior view the patient faces the viewer (patient's right on the picture's left). A legend
  * lists each label with its volume.
  *
@@ -143,7 +144,7 @@ protected:
 private:
   std::vector<LabelSurface> m_Surfaces;
   Camera                    m_Camera = Camera::Anterior;
-  Context                   m_Context = Context::BodyAndBone;
+  Context                   m_Context = Context::Bone;
   unsigned int              m_Width = 1024;
   unsigned int              m_Height = 1024;
   double                    m_BodyThreshold = -300.0;

@@ -601,12 +601,24 @@ SlicePictureRenderer::GenerateData()
       vmin = std::min(vmin, p * axes[v].down);
       vmax = std::max(vmax, p * axes[v].down);
     }
+    if (m_FieldOfView > 0.0)
+    {
+      // A square around the focus point, whatever the volume's extent.
+      const double u = m_UsedFocusPoint.GetVectorFromOrigin() * axes[v].right;
+      const double w = m_UsedFocusPoint.GetVectorFromOrigin() * axes[v].down;
+      umin = u - 0.5 * m_FieldOfView;
+      umax = u + 0.5 * m_FieldOfView;
+      vmin = w - 0.5 * m_FieldOfView;
+      vmax = w + 0.5 * m_FieldOfView;
+    }
     ranges[v] = { { umin, umax, vmin, vmax } };
     largest = std::max({ largest, umax - umin, vmax - vmin });
   }
   if (m_PixelSpacing <= 0.0)
   {
-    spacing = std::max(spacing, largest / m_MaximumViewSize);
+    // A zoomed view is drawn MaximumViewSize pixels wide (finer than the voxels if need be); a whole volume at the
+    // smallest voxel side unless that makes it larger.
+    spacing = m_FieldOfView > 0.0 ? m_FieldOfView / m_MaximumViewSize : std::max(spacing, largest / m_MaximumViewSize);
   }
   else if (largest / spacing > 8192.0)
   {
@@ -796,6 +808,7 @@ SlicePictureRenderer::PrintSelf(std::ostream & os, itk::Indent indent) const
   os << indent << "FocusLabel: " << m_FocusLabel << std::endl;
   os << indent << "PixelSpacing: " << m_PixelSpacing << std::endl;
   os << indent << "MaximumViewSize: " << m_MaximumViewSize << std::endl;
+  os << indent << "FieldOfView: " << m_FieldOfView << std::endl;
   os << indent << "ShowLegend: " << m_ShowLegend << std::endl;
   os << indent << "Title: " << m_Title << std::endl;
   os << indent << "Picture: " << m_Picture.GetWidth() << "x" << m_Picture.GetHeight() << std::endl;

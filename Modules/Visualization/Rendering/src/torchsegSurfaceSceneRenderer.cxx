@@ -11,6 +11,7 @@
 #include <vtkLogger.h>
 #include <vtkOutputWindow.h>
 #include <vtkPointData.h>
+#include <vtkPolyDataConnectivityFilter.h>
 #include <vtkPolyDataMapper.h>
 #include <vtkProperty.h>
 #include <vtkRenderWindow.h>
@@ -80,8 +81,8 @@ private:
   vtkSmartPointer<vtkStringOutputWindow> m_Window;
 };
 
-/** The CT block-averaged by integer factors to about \a spacing mm, padded in-plane with one layer of air, in the
- * averaged grid's index space; \a indexMap maps that space to the CT's continuous index. */
+/** The CT block-averaged by integer factors to about \a spacing mm, in the averaged grid's index space; \a indexMap
+ * maps that space to the CT's continuous index. */
 vtkSmartPointer<vtkImageData>
 BlockAverage(const CTImageType * ct, double spacing, vtkMatrix4x4 * indexMap)
 {
@@ -95,13 +96,13 @@ BlockAverage(const CTImageType * ct, double spacing, vtkMatrix4x4 * indexMap)
     reduced[d] = (static_cast<long>(size[d]) + factor[d] - 1) / factor[d];
   }
   auto image = vtkSmartPointer<vtkImageData>::New();
-  // Padded in-plane only: the body and bones are open tubes at the first and last slices rather than capped.
+  // Not padded: where the body meets the volume's border its surface stays open rather than capped by a wall.
   image->SetExtent(
-    -1, static_cast<int>(reduced[0]), -1, static_cast<int>(reduced[1]), 0, static_cast<int>(reduced[2]) - 1);
+    0, static_cast<int>(reduced[0]) - 1, 0, static_cast<int>(reduced[1]) - 1, 0, static_cast<int>(reduced[2]) - 1);
   image->AllocateScalars(VTK_FLOAT, 1);
   auto *    out = static_cast<float *>(image->GetScalarPointer());
-  const int nx = static_cast<int>(reduced[0]) + 2;
-  const int ny = static_cast<int>(reduced[1]) + 2;
+  const int nx = static_cast<int>(reduced[0]);
+  const int ny = static_cast<int>(reduced[1]);
   const int nz = static_cast<int>(reduced[2]);
   std::fill(out, out + static_cast<std::size_t>(nx) * ny * nz, -1024.0f);
   const float * in = ct->GetBufferPointer();
@@ -127,7 +128,7 @@ BlockAverage(const CTImageType * ct, double spacing, vtkMatrix4x4 * indexMap)
               }
             }
           }
-          out[(static_cast<long>(k) * ny + (j + 1)) * nx + (i + 1)] = static_cast<float>(sum / std::max(1L, count));
+          out[(static_cast<long>(k) * ny + j) * nx + i] = static_cast<float>(sum / std::max(1L, count));
         }
       }
     },
@@ -143,7 +144,7 @@ BlockAverage(const CTImageType * ct, double spacing, vtkMatrix4x4 * indexMap)
 }
 
 vtkSmartPointer<vtkPolyData>
-ExtractContextSurface(vtkImageData * averaged, vtkMatrix4x4 * toWorld, double threshold)
+ExtractContextSurface(vtkImageData * averaged, vtkMatrix4x4 * toWorld, double threshold, bool largestOnly)
 {
   auto contour = vtkSmartPointer<vtkFlyingEdges3D>::New();
   contour->SetInputData(averaged);
@@ -151,10 +152,19 @@ ExtractContextSurface(vtkImageData * averaged, vtkMatrix4x4 * toWorld, double th
   contour->ComputeNormalsOff();
   contour->ComputeGradientsOff();
   contour->ComputeScalarsOff();
+  vtkSmartPointer<vtkAlgorithm> last = contour;
+  if (largestOnly)
+  {
+    // The body without the table, blankets or other objects beside it.
+    auto connectivity = vtkSmartPointer<vtkPolyDataConnectivityFilter>::New();
+    connectivity->SetInputConnection(contour->GetOutputPort());
+    connectivity->SetExtractionModeToLargestRegion();
+    last = connectivity;
+  }
   auto transform = vtkSmartPointer<vtkTransform>::New();
   transform->SetMatrix(toWorld);
   auto map = vtkSmartPointer<vtkTransformPolyDataFilter>::New();
-  map->SetInputConnection(contour->GetOutputPort());
+  map->SetInputConnection(last->GetOutputPort());
   map->SetTransform(transform);
   auto smoother = vtkSmartPointer<vtkWindowedSincPolyDataFilter>::New();
   smoother->SetInputConnection(map->GetOutputPort());
@@ -452,7 +462,7 @@ SurfaceSceneRenderer::GenerateData()
       {
         continue;
       }
-      auto mesh = ExtractContextSurface(averaged, toWorld, layer.threshold);
+      auto mesh = ExtractContextSurface(averaged, toWorld, layer.threshold, &layer == &layers[0]);
       this->UpdateProgress(0.3f + (&layer == &layers[0] ? 0.0f : 0.25f));
       if (!mesh)
       {

@@ -358,6 +358,30 @@ INSTANTIATE_TEST_SUITE_P(Orientations, SlicePicture,
                          ::testing::Values(Orientation::Identity, Orientation::Flipped, Orientation::Oblique),
                          OrientationName);
 
+TEST(SlicePicture, FieldOfViewZoomsOnTheFocusPoint)
+{
+  const Phantom phantom = MakePhantom(Orientation::Oblique);
+  auto          renderer = SlicePictureRenderer::New();
+  renderer->SetCTImage(phantom.ct);
+  renderer->SetLabelImage(phantom.labels);
+  renderer->SetFieldOfView(20.0);
+  renderer->SetMaximumViewSize(200);
+  renderer->Update();
+  const Color liverBlend = Blend(Grey(kLiverHU), torchseg::LabelTable::LiverTumour().GetColor(1), 0.4);
+  for (const auto & view : renderer->GetViews())
+  {
+    EXPECT_EQ(view.width, 200u);
+    EXPECT_EQ(view.height, 200u);
+    EXPECT_DOUBLE_EQ(view.pixelSpacing, 0.1);
+    // The focus (the liver's centroid) is at the view's centre, inside the liver.
+    int column, row;
+    ASSERT_TRUE(view.WorldToPicture(renderer->GetUsedFocusPoint(), column, row));
+    EXPECT_NEAR(column - view.x, 99.5, 0.6);
+    EXPECT_NEAR(row - view.y, 99.5, 0.6);
+    EXPECT_EQ(renderer->GetPicture().GetPixel(column, row), liverBlend) << view.name;
+  }
+}
+
 TEST(SlicePicture, PNGRoundTripAndErrors)
 {
   const Phantom phantom = MakePhantom(Orientation::Identity);
