@@ -691,9 +691,10 @@ public:
     m_DiaphragmHalf = 0.5 * random.Uniform(3.0, 5.0);
     m_LowestRib = random.Uniform(-118.0, -95.0);
     m_RibSpacing = random.Uniform(23.0, 28.0) * m_Torso->SizeScale();
-    m_RibDrop = random.Uniform(100.0, 150.0);
+    m_RibDrop = random.Uniform(130.0, 180.0);
+    m_FatPlane = random.Uniform(0.6, 1.6);
     m_RibHalfThickness = random.Uniform(3.0, 4.0);
-    m_RibHalfHeight = random.Uniform(5.0, 7.0);
+    m_RibHalfHeight = random.Uniform(4.5, 6.0);
     const double sz = m_Torso->SizeScale();
     m_ErectorHalfWidth = random.Uniform(24.0, 32.0) * sz;
     m_ErectorHalfDepth = random.Uniform(20.0, 26.0) * sz;
@@ -757,6 +758,22 @@ public:
     if (std::min(dAbdomen, dThorax) > -half)
     {
       Composite(s, dMuscle, m_HU(PhantomTissue::Muscle), PhantomTissue::Muscle, 0, iw);
+      // The flank's three muscles (external and internal oblique, transversus) are separated by thin fat planes.
+      const double lateral = std::abs(std::cos(theta));
+      if (lateral > 0.55 && dWall > -half)
+      {
+        const double thickness = R.fatInner - R.cavity;
+        for (const double f : { 0.36, 0.68 })
+        {
+          const double plane = std::abs(r - (R.fatInner - f * thickness)) - 0.5 * m_FatPlane;
+          Composite(s,
+                    std::max(plane, 0.6 - (lateral - 0.55) * 8.0),
+                    m_HU(PhantomTissue::VisceralFat),
+                    PhantomTissue::Muscle,
+                    0,
+                    iw);
+        }
+      }
     }
     if (dAbdomen < half)
     {
@@ -845,6 +862,7 @@ private:
   double                       m_RibDrop = 70.0;
   double                       m_RibHalfThickness = 3.5;
   double                       m_RibHalfHeight = 6.0;
+  double                       m_FatPlane = 1.0;
   double                       m_MesentericHU = 100.0;
   double                       m_ErectorHalfWidth = 28.0;
   double                       m_ErectorHalfDepth = 22.0;

@@ -39,7 +39,24 @@ BM_Phantom(benchmark::State & state)
     benchmark::Counter(static_cast<double>(size) * size * slices * state.iterations(), benchmark::Counter::kIsRate);
 }
 
+// The serial part: sampling the parameters and building the anatomy (torso tables, vessel trees, tumour placement).
+void
+BM_PhantomAnatomy(benchmark::State & state)
+{
+  uint64_t caseIndex = 0;
+  for (auto _ : state)
+  {
+    auto source = torchseg::AbdominalCTPhantomSource::New();
+    source->SetSeed(1);
+    source->SetCaseIndex(caseIndex++ % 8);
+    source->UpdateOutputInformation();
+    benchmark::DoNotOptimize(source->GetParameters().tumours.size());
+  }
+}
+
 } // namespace
+
+BENCHMARK(BM_PhantomAnatomy)->Unit(benchmark::kMillisecond)->UseRealTime()->MeasureProcessCPUTime();
 
 BENCHMARK(BM_Phantom)
   ->ArgNames({ "size", "slices", "width_0.1mm", "threads" })

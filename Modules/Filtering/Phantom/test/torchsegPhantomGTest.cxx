@@ -575,7 +575,7 @@ TEST(PhantomSource, NoiseFreeTissuesHaveTheirHounsfieldValues)
   // A 1 mm crop around a tumour deep in the liver, no blur, no noise: every voxel inside a tissue carries that
   // tissue's HU (plus its texture amplitude), by construction.
   PhantomParameters p = CaseWithTumour(51, ContrastPhase::PortalVenous, RoundTumour(TumourKind::Hypodense, 6.0));
-    p.scanner.noiseSigma = 0.0;
+  p.scanner.noiseSigma = 0.0;
   p.scanner.psfSigma = 0.0;
   p.liver.vesselScale = 0.1; // vessels thinner than a voxel would blur parenchyma voxels by partial volume
   SetCrop(p, WorldCentre(p, p.tumours[0]), 48, 1.0);

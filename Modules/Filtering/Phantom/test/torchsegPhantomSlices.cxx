@@ -1,8 +1,8 @@
 // Draws a few axial slices and one coronal slice of several phantom cases, CT abdomen window (W400/L40) with the
 // liver (green) and tumour (red) outlines, into one PNG: docs/images/phantom-slices.png.
 //
-//   torchsegPhantomSlices OUTPUT.png [--seed S] [--cases N] [--first F] [--size N] [--slices N] [--tile T]
-//                                    [--levels z1,z2,z3] [--window W] [--level L]
+//   torchsegPhantomSlices OUTPUT.png [--seed S] [--cases N] [--first F] [--list i,j,...] [--size N] [--slices N]
+//                                    [--tile T] [--levels z1,z2,z3] [--window W] [--level L]
 //
 // Slices are taken in world coordinates (radiological display: patient right on the left, anterior up), so
 // flipped and oblique cases are shown the same way as axial ones.
@@ -152,6 +152,7 @@ main(int argc, char * argv[])
   int                 tile = 256;
   double              window = 400.0, level = 40.0;
   std::vector<double> levels = { -35.0, -85.0, -125.0 };
+  std::vector<int>    list;
   for (int i = 2; i + 1 < argc; i += 2)
   {
     const std::string flag = argv[i];
@@ -172,6 +173,15 @@ main(int argc, char * argv[])
       window = std::stod(value);
     else if (flag == "--level")
       level = std::stod(value);
+    else if (flag == "--list")
+    {
+      std::stringstream ss(value);
+      std::string       item;
+      while (std::getline(ss, item, ','))
+      {
+        list.push_back(std::stoi(item));
+      }
+    }
     else if (flag == "--levels")
     {
       levels.clear();
@@ -188,6 +198,14 @@ main(int argc, char * argv[])
       return 2;
     }
   }
+  if (list.empty())
+  {
+    for (int c = 0; c < cases; ++c)
+    {
+      list.push_back(first + c);
+    }
+  }
+  cases = static_cast<int>(list.size());
   try
   {
     const int columns = static_cast<int>(levels.size()) + 1;
@@ -202,7 +220,7 @@ main(int argc, char * argv[])
     {
       auto source = torchseg::AbdominalCTPhantomSource::New();
       source->SetSeed(seed);
-      source->SetCaseIndex(first + c);
+      source->SetCaseIndex(list[c]);
       torchseg::PhantomSamplingOptions options;
       options.size = size;
       options.numberOfSlices = slices;
@@ -210,7 +228,7 @@ main(int argc, char * argv[])
       source->Update();
       const auto & p = source->GetParameters();
       const auto & g = p.geometry;
-      std::cout << "case " << first + c << ": " << torchseg::ToString(p.phase) << ", " << g.size[0] << "x" << g.size[1]
+      std::cout << "case " << list[c] << ": " << torchseg::ToString(p.phase) << ", " << g.size[0] << "x" << g.size[1]
                 << "x" << g.size[2] << ", spacing " << g.spacing[0] << "/" << g.spacing[2] << " mm, "
                 << torchseg::ToString(g.orientation) << ", " << p.tumours.size() << " tumours, noise "
                 << p.scanner.noiseSigma << " HU" << std::endl;
