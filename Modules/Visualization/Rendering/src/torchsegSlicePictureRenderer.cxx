@@ -626,7 +626,8 @@ SlicePictureRenderer::GenerateData()
                       << " pixels wide (at most 8192)");
   }
 
-  // Layout: title, view names, views side by side, legend.
+  // Layout: title, view names, views, legend. The views sit side by side; when the coronal and sagittal views are
+  // short (a slab of slices thinner than the body is wide), they are stacked to the right of the axial view.
   const int margin = 14;
   const int nameFont = 15;
   const int titleFont = 20;
@@ -639,8 +640,7 @@ SlicePictureRenderer::GenerateData()
   const int nameHeight = RGBCanvas::MeasureText("Axial (z = 0 mm)", nameFont, true)[1] + 6;
   m_Views.clear();
   std::vector<std::string> names;
-  int                      x = margin;
-  int                      viewsHeight = 0;
+  std::vector<int>         columnWidths;
   for (unsigned int v = 0; v < 3; ++v)
   {
     View view;
@@ -656,14 +656,37 @@ SlicePictureRenderer::GenerateData()
     const double depth = m_UsedFocusPoint.GetVectorFromOrigin() * normal;
     view.origin.Fill(0.0);
     view.origin += view.right * ranges[v][0] + view.down * ranges[v][2] + normal * depth;
-    view.x = x;
-    view.y = top + nameHeight;
     const std::string name = view.name + " (" + "xyz"[axes[v].normalAxis] + " = " +
                              FormatNumber(m_UsedFocusPoint[axes[v].normalAxis], 1) + " mm)";
     names.push_back(name);
-    x += std::max(static_cast<int>(view.width), RGBCanvas::MeasureText(name, nameFont, true)[0]) + margin;
-    viewsHeight = std::max(viewsHeight, static_cast<int>(view.height));
+    columnWidths.push_back(std::max(static_cast<int>(view.width), RGBCanvas::MeasureText(name, nameFont, true)[0]));
     m_Views.push_back(view);
+  }
+  const int  h0 = static_cast<int>(m_Views[0].height);
+  const int  h1 = static_cast<int>(m_Views[1].height);
+  const int  h2 = static_cast<int>(m_Views[2].height);
+  const bool stacked = 5 * (h1 + nameHeight + h2) <= 6 * h0; // at most 20 % taller than the axial view
+  int        x = margin;
+  int        viewsHeight = 0;
+  if (stacked)
+  {
+    m_Views[0].x = margin;
+    m_Views[0].y = top + nameHeight;
+    m_Views[1].x = m_Views[2].x = margin + columnWidths[0] + margin;
+    m_Views[1].y = top + nameHeight;
+    m_Views[2].y = m_Views[1].y + h1 + nameHeight;
+    x = m_Views[1].x + std::max(columnWidths[1], columnWidths[2]) + margin;
+    viewsHeight = std::max(h0, h1 + nameHeight + h2);
+  }
+  else
+  {
+    for (unsigned int v = 0; v < 3; ++v)
+    {
+      m_Views[v].x = x;
+      m_Views[v].y = top + nameHeight;
+      x += columnWidths[v] + margin;
+      viewsHeight = std::max(viewsHeight, static_cast<int>(m_Views[v].height));
+    }
   }
   const int width = std::max(x, 360);
 
