@@ -769,7 +769,7 @@ public:
           Composite(s,
                     std::max(plane, 0.6 - (lateral - 0.55) * 8.0),
                     m_HU(PhantomTissue::VisceralFat),
-                    PhantomTissue::Muscle,
+                    PhantomTissue::VisceralFat,
                     0,
                     iw);
         }
