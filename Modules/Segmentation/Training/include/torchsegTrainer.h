@@ -64,6 +64,7 @@ struct TrainerOptions
   double      gradientClipNorm = 12.0; //!< 0: no clipping
   int         epochs = 50;
   int         iterationsPerEpoch = 250;
+  int         validationInterval = 1; //!< validate every n-th epoch (and after the last)
   uint64_t    seed = 0;
 
   // Machine

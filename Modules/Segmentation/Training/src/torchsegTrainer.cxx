@@ -193,6 +193,7 @@ TrainerOptionsToJson(const TrainerOptions & o)
                { "gradientClipNorm", o.gradientClipNorm },
                { "epochs", o.epochs },
                { "iterationsPerEpoch", o.iterationsPerEpoch },
+               { "validationInterval", o.validationInterval },
                { "seed", o.seed },
                { "numberOfWorkers", o.numberOfWorkers } };
 }
@@ -297,6 +298,10 @@ Trainer::ValidateOptions()
   if (o.iterationsPerEpoch < 1 || o.iterationsPerEpoch > 10000000)
   {
     itkExceptionMacro(<< "Iterations per epoch " << o.iterationsPerEpoch << " is not positive");
+  }
+  if (o.validationInterval < 1)
+  {
+    itkExceptionMacro(<< "Validation interval " << o.validationInterval << " is not positive");
   }
   if (o.sampling.batchSize < 1 || o.sampling.batchSize > 4096)
   {
@@ -813,7 +818,8 @@ Trainer::ResumeSettings() const
 {
   json j = TrainerOptionsToJson(m_Options);
   // What may change between the interrupted run and its continuation.
-  for (const char * key : { "trainingSource", "validationSource", "validationCases", "epochs", "numberOfWorkers" })
+  for (const char * key :
+       { "trainingSource", "validationSource", "validationCases", "validationInterval", "epochs", "numberOfWorkers" })
   {
     j.erase(key);
   }
@@ -1166,15 +1172,20 @@ Trainer::Run()
     m_TrainingSeconds += trainSeconds;
     m_DataWaitSeconds += loader.GetWaitSeconds();
 
-    const auto  validationStart = Clock::now();
-    EpochRecord record = m_ValidationCases.empty() ? EpochRecord() : this->Validate();
+    const auto validationStart = Clock::now();
+    const bool validate =
+      !m_ValidationCases.empty() && ((epoch + 1) % o.validationInterval == 0 || epoch + 1 == o.epochs);
+    EpochRecord record = validate ? this->Validate() : EpochRecord();
     record.validationSeconds = SecondsSince(validationStart);
     record.epoch = epoch + 1;
     record.trainLoss = lossSum / static_cast<double>(I);
     record.learningRate = lr;
     record.samplesPerSecond = static_cast<double>(I * o.sampling.batchSize) / trainSeconds;
     record.dataWaitFraction = loader.GetWaitSeconds() / trainSeconds;
-    m_LastValidationDice = record.validationMeanDice;
+    if (validate)
+    {
+      m_LastValidationDice = record.validationMeanDice;
+    }
     if (m_ValidationCases.empty())
     {
       record.best = true;

@@ -1,0 +1,271 @@
+// TorchSegTrain run as a program: a short training on synthetic cases (model, checkpoint, logs, return parameters),
+// the same model after kill -9 and --resume as without interruption, and every bad input (one stderr line naming
+// the file or value, non-zero exit, nothing written).
+#include "torchsegModel.h"
+#include "torchsegSyntheticCases.h"
+#include "torchsegTestingSupport.h"
+
+#include <nlohmann/json.hpp>
+#include <torch/serialize/input-archive.h>
+#include <torch/torch.h>
+
+#include "gtest/gtest.h"
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using torchseg::testing::OutputPath;
+using torchseg::testing::RunCommand;
+
+namespace
+{
+
+std::string
+Train()
+{
+  return torchseg::testing::ApplicationPath("TorchSegTrain").string();
+}
+
+std::string
+Quote(const fs::path & path)
+{
+  return "'" + path.string() + "'";
+}
+
+// Flags of a tiny, fast run.
+std::string
+TinyFlags()
+{
+  return " --architecture unet2d --width 4 --depth 3 --spacing 0,0,0 --patchSize 32,32 --batchSize 4 --sliceContext 1"
+         " --epochs 3 --iterationsPerEpoch 5 --learningRate 0.01 --numberOfThreads 2 --numberOfWorkers 2 --seed 3";
+}
+
+// Shared data, written once per test binary run.
+const fs::path &
+Data()
+{
+  static const fs::path dir = [] {
+    const fs::path d = fs::path(TORCHSEG_TEST_OUTPUT_DIR) / "TorchSegTrainGTests_data";
+    fs::remove_all(d);
+    torchseg::testing::WriteSyntheticCases(d, { 1, 2, 3 }, "train.csv");
+    torchseg::testing::WriteSyntheticCases(d, { 7 }, "validation.csv", torchseg::testing::Orientation::Oblique);
+    return d;
+  }();
+  return dir;
+}
+
+std::vector<torch::Tensor>
+ModelWeights(const fs::path & path)
+{
+  const torchseg::Model      model = torchseg::Model::Load(path.string());
+  std::vector<torch::Tensor> w;
+  for (const auto & p : model.GetNetwork()->named_parameters())
+  {
+    w.push_back(p.value().detach().clone());
+  }
+  return w;
+}
+
+bool
+SameWeights(const std::vector<torch::Tensor> & a, const std::vector<torch::Tensor> & b)
+{
+  if (a.size() != b.size() || a.empty())
+  {
+    return false;
+  }
+  for (std::size_t i = 0; i < a.size(); ++i)
+  {
+    if (!torch::equal(a[i], b[i]))
+    {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string
+ReadText(const fs::path & p)
+{
+  std::ifstream      in(p.string());
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+int64_t
+CheckpointEpoch(const fs::path & path)
+{
+  torch::serialize::InputArchive archive;
+  archive.load_from(path.string());
+  c10::IValue epoch;
+  archive.read("epoch", epoch);
+  return epoch.toInt();
+}
+
+} // namespace
+
+TEST(TorchSegTrain, TrainsAndWritesModelCheckpointLogsAndReturnParameters)
+{
+  const fs::path dir = OutputPath("run");
+  fs::create_directories(dir);
+  std::string output;
+  const int   code =
+    RunCommand(Train() + " --trainList " + Quote(Data() / "train.csv") + " --validationList " +
+                 Quote(Data() / "validation.csv") + " --outputModel " + Quote(dir / "model.pt") + " --logFile " +
+                 Quote(dir / "log.csv") + " --returnparameterfile " + Quote(dir / "return.txt") + TinyFlags(),
+               &output);
+  ASSERT_EQ(code, 0) << output;
+  EXPECT_NE(output.find("epoch 3/3"), std::string::npos) << output;
+  EXPECT_NE(output.find("<filter-end>"), std::string::npos) << output;
+  const torchseg::Model model = torchseg::Model::Load((dir / "model.pt").string());
+  EXPECT_EQ(model.GetMetadata().network.inputChannels, 3);
+  EXPECT_EQ(model.GetMetadata().classes.GetName(2), "tumour");
+  EXPECT_TRUE(fs::exists(dir / "model.pt.checkpoint"));
+  EXPECT_EQ(CheckpointEpoch(dir / "model.pt.checkpoint"), 3);
+  const std::string csv = ReadText(dir / "log.csv");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 4) << csv;
+  EXPECT_EQ(csv.rfind("epoch,trainLoss,learningRate,validationMeanDice,validationDice_liver,validationDice_tumour,", 0),
+            0u);
+  EXPECT_EQ(nlohmann::json::parse(ReadText(dir / "log.json"))["epochs"].size(), 3u);
+  const std::string returned = ReadText(dir / "return.txt");
+  EXPECT_NE(returned.find("bestEpoch = "), std::string::npos) << returned;
+  EXPECT_NE(returned.find("bestValidationDice = "), std::string::npos) << returned;
+  // Nothing else appeared beside the outputs.
+  for (const auto & entry : fs::directory_iterator(dir))
+  {
+    const std::string name = entry.path().filename().string();
+    EXPECT_TRUE(name == "model.pt" || name == "model.pt.checkpoint" || name == "log.csv" || name == "log.json" ||
+                name == "return.txt")
+      << name;
+  }
+}
+
+TEST(TorchSegTrain, KilledAndResumedEqualsUninterrupted)
+{
+  const fs::path dir = OutputPath("kill");
+  fs::create_directories(dir / "whole");
+  fs::create_directories(dir / "part");
+  const std::string flags = " --trainList " + Quote(Data() / "train.csv") + TinyFlags() +
+                            " --epochs 6 --iterationsPerEpoch 12 --numberOfThreads 1";
+  std::string output;
+  ASSERT_EQ(RunCommand(Train() + flags + " --outputModel " + Quote(dir / "whole" / "model.pt"), &output), 0) << output;
+
+  // The same run, killed with SIGKILL once its first checkpoint exists.
+  const fs::path checkpoint = dir / "part" / "model.pt.checkpoint";
+  const pid_t    child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0)
+  {
+    const std::string command =
+      "exec " + Train() + flags + " --outputModel " + Quote(dir / "part" / "model.pt") + " > /dev/null 2>&1";
+    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char *>(nullptr));
+    _exit(127);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  while (!fs::exists(checkpoint) && std::chrono::steady_clock::now() - start < std::chrono::seconds(120))
+  {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the training ended before it could be killed";
+  const int64_t done = CheckpointEpoch(checkpoint);
+  EXPECT_GE(done, 1);
+  EXPECT_LT(done, 6);
+
+  ASSERT_EQ(RunCommand(Train() + flags + " --outputModel " + Quote(dir / "part" / "model.pt") + " --resume " +
+                         Quote(checkpoint),
+                       &output),
+            0)
+    << output;
+  EXPECT_NE(output.find("Resuming"), std::string::npos) << output;
+  EXPECT_EQ(CheckpointEpoch(checkpoint), 6);
+  EXPECT_TRUE(SameWeights(ModelWeights(dir / "whole" / "model.pt"), ModelWeights(dir / "part" / "model.pt")));
+  // No temporary file was left behind by the killed run's atomic writes... except at most the one it was writing.
+  int temporaries = 0;
+  for (const auto & entry : fs::directory_iterator(dir / "part"))
+  {
+    temporaries += entry.path().filename().string().find(".tmp") != std::string::npos ? 1 : 0;
+  }
+  EXPECT_LE(temporaries, 1);
+}
+
+TEST(TorchSegTrain, BadInputsFailWithOneLineNamingTheFaultAndWriteNothing)
+{
+  const fs::path dir = OutputPath("bad");
+  fs::create_directories(dir);
+  // Prepared bad data.
+  std::ofstream(dir / "empty.csv") << "image,label\n";
+  std::ofstream(dir / "header.csv") << "ct,mask\na,b\n";
+  std::ofstream(dir / "missing.csv") << "image,label\nnowhere_ct.nii.gz,nowhere_label.nii.gz\n";
+  {
+    auto c = torchseg::testing::MakeSyntheticCase(5);
+    c.labels->SetPixel({ { 2, 2, 2 } }, 7);
+    torchseg::WriteImageFile(c.ct.GetPointer(), (dir / "seven_ct.nii.gz").string());
+    torchseg::WriteImageFile(c.labels.GetPointer(), (dir / "seven_label.nii.gz").string());
+    std::ofstream(dir / "seven.csv") << "image,label\nseven_ct.nii.gz,seven_label.nii.gz\n";
+    auto other = torchseg::testing::MakeSyntheticCase(5, torchseg::testing::Orientation::Flipped);
+    torchseg::WriteImageFile(other.labels.GetPointer(), (dir / "flipped_label.nii.gz").string());
+    std::ofstream(dir / "mismatch.csv") << "image,label\nseven_ct.nii.gz,flipped_label.nii.gz\n";
+    std::ofstream(dir / "notanimage_ct.nii.gz") << "this is not NIfTI";
+    std::ofstream(dir / "corrupt.csv") << "image,label\nnotanimage_ct.nii.gz,seven_label.nii.gz\n";
+    std::ofstream(dir / "fake.checkpoint") << "not a checkpoint";
+  }
+  const std::string good = " --trainList " + Quote(Data() / "train.csv");
+  const std::string model = " --outputModel " + Quote(dir / "model.pt");
+  struct Case
+  {
+    std::string arguments;
+    std::string expected; // in the one stderr line
+  };
+  const std::vector<Case> cases{
+    { " --trainList " + Quote(dir / "absent.csv") + model, "absent.csv" },
+    { " --trainList " + Quote(dir / "empty.csv") + model, "empty.csv" },
+    { " --trainList " + Quote(dir / "header.csv") + model, "header.csv" },
+    { " --trainList " + Quote(dir / "missing.csv") + model, "nowhere_ct.nii.gz" },
+    { " --trainList " + Quote(dir / "seven.csv") + model, "seven_label.nii.gz holds the value 7" },
+    { " --trainList " + Quote(dir / "mismatch.csv") + model, "flipped_label.nii.gz" },
+    { " --trainList " + Quote(dir / "corrupt.csv") + model, "notanimage_ct.nii.gz" },
+    { good + " --validationList " + Quote(dir / "seven.csv") + model, "seven_label.nii.gz" },
+    { good, "--outputModel" },
+    { good + " --outputModel " + Quote(dir / "nodir" / "model.pt"), "nodir" },
+    { good + model + " --epochs 0", "Epochs 0" },
+    { good + model + " --learningRate -1", "-1" },
+    { good + model + " --batchSize 0", "Batch size 0" },
+    { good + model + " --iterationsPerEpoch -2", "-2" },
+    { good + model + " --patchSize 0,-5", "-5" },
+    { good + model + " --spacing 1,1", "--spacing" },
+    { good + model + " --architecture resnet", "resnet" },
+    { good + model + " --width -3", "width" },
+    { good + model + " --architecture fcn8s --backbone unknownnet", "unknownnet" },
+    { good + model + " --backbone resnet18", "backbone" },
+    { good + model + " --classWeights 1,2", "2 class weights" },
+    { good + model + " --loss dice --classWeights auto", "dice" },
+    { good + model + " --momentum 2 --optimizer sgd", "Momentum 2" },
+    { good + model + " --foregroundFraction 1.5", "1.5" },
+    { good + model + " --resume " + Quote(dir / "absent.checkpoint"), "absent.checkpoint" },
+    { good + model + " --resume " + Quote(dir / "fake.checkpoint"), "fake.checkpoint" },
+    { good + model + " --networkOptions '{broken'", "networkOptions" },
+    { good + model + " --sliceContext -1", "Slice context -1" },
+  };
+  for (const auto & c : cases)
+  {
+    SCOPED_TRACE(c.arguments);
+    std::string output;
+    // stderr only: Slicer progress tags go to stdout.
+    const int code = RunCommand("( " + Train() + c.arguments + " 2>&1 >/dev/null )", &output);
+    EXPECT_NE(code, 0);
+    EXPECT_EQ(std::count(output.begin(), output.end(), '\n'), 1) << output;
+    EXPECT_NE(output.find(c.expected), std::string::npos) << output;
+    EXPECT_NE(output.find("TorchSegTrain: error: "), std::string::npos) << output;
+    EXPECT_FALSE(fs::exists(dir / "model.pt"));
+    EXPECT_FALSE(fs::exists(dir / "model.pt.checkpoint"));
+  }
+}
