@@ -3,6 +3,7 @@
 
 #include "torchsegApplication.h"
 #include "torchsegAtomicOutput.h"
+#include "torchsegDICOMSegmentation.h"
 #include "torchsegImageIO.h"
 #include "torchsegSegmentationFilter.h"
 
@@ -117,12 +118,24 @@ main(int argc, char * argv[])
       throw torchseg::cli::UsageError("--minimumTumourVolume " + args.GetString("minimumTumourVolume") +
                                       " is negative");
     }
+    const std::string dicomPath = args.GetString("dicomSegmentation");
+    const bool        fractional = args.GetString("dicomSegmentationType") == "fractional";
+    std::error_code   ec;
+    if (!dicomPath.empty() && !fs::is_directory(input, ec))
+    {
+      throw torchseg::cli::UsageError("--dicomSegmentation needs INPUT to be a DICOM series directory, not " + input);
+    }
     // The temporaries are created beside their targets now, so that a missing directory fails before the work.
     torchseg::AtomicOutput                  labelOutput(output);
     std::unique_ptr<torchseg::AtomicOutput> probabilityOutput;
     if (!probabilitiesPath.empty())
     {
       probabilityOutput = std::make_unique<torchseg::AtomicOutput>(probabilitiesPath);
+    }
+    std::unique_ptr<torchseg::AtomicOutput> dicomOutput;
+    if (!dicomPath.empty())
+    {
+      dicomOutput = std::make_unique<torchseg::AtomicOutput>(dicomPath);
     }
 
     auto & progress = app.GetProgress();
@@ -145,7 +158,7 @@ main(int argc, char * argv[])
     filter->SetOverlap(overlap);
     filter->SetBatchSize(args.GetInt("batchSize"));
     filter->SetUseGaussianWeighting(!args.GetBool("uniformWeighting"));
-    filter->SetComputeProbabilities(probabilityOutput != nullptr);
+    filter->SetComputeProbabilities(probabilityOutput != nullptr || (dicomOutput && fractional));
     filter->SetOrganLabel(static_cast<unsigned int>(args.GetInt("organLabel")));
     filter->SetTumourLabel(static_cast<unsigned int>(args.GetInt("tumourLabel")));
     filter->SetKeepLargestOrganComponent(args.GetBool("largestComponent"));
@@ -161,11 +174,29 @@ main(int argc, char * argv[])
     {
       torchseg::WriteImageFile(filter->GetProbabilityOutput(), probabilityOutput->GetTemporaryPath().string());
     }
+    if (dicomOutput)
+    {
+      torchseg::DICOMSegmentationOptions options;
+      options.seriesDescription = args.GetString("dicomSeriesDescription");
+      options.sourceSeriesInstanceUID = args.GetString("seriesInstanceUID");
+      const std::string temporary = dicomOutput->GetTemporaryPath().string();
+      if (fractional)
+      {
+        torchseg::WriteDICOMSegmentation(filter->GetProbabilityOutput(), input, temporary, classes, options);
+      }
+      else
+      {
+        torchseg::WriteDICOMSegmentation(labels, input, temporary, classes, options);
+      }
+    }
     progress.CheckAbort();
     labelOutput.Commit();
-    if (probabilityOutput)
+    for (auto * output : { probabilityOutput.get(), dicomOutput.get() })
     {
-      probabilityOutput->Commit();
+      if (output)
+      {
+        output->Commit();
+      }
     }
 
     // The volume of each class, in mL.

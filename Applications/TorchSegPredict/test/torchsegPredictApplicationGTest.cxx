@@ -1,6 +1,7 @@
 // TorchSegPredict run as a program: outputs on the input grid with the labels a known TorchScript model gives,
 // DICOM input, Slicer return parameters, post-processing flags, and every bad input (one stderr line, non-zero exit,
 // no output left behind).
+#include "torchsegDICOMSegmentation.h"
 #include "torchsegImageIO.h"
 #include "torchsegTestingSupport.h"
 
@@ -208,8 +209,8 @@ TEST(TorchSegPredict, DicomSeriesInSlicerSegmentationOutAndPostProcessing)
   torchseg::WriteDICOMCTSeries(stored, (dir / "series").string(), torchseg::DICOMWriteOptions());
 
   std::string output;
-  ASSERT_EQ(RunCommand(Predict() + " --model " + Quote(model) + " --largestComponent " + Quote(dir / "series") + " " +
-                         Quote(dir / "labels.seg.nrrd"),
+  ASSERT_EQ(RunCommand(Predict() + " --model " + Quote(model) + " --largestComponent --dicomSegmentation " +
+                         Quote(dir / "seg.dcm") + " " + Quote(dir / "series") + " " + Quote(dir / "labels.seg.nrrd"),
                        &output),
             0)
     << output;
@@ -233,6 +234,25 @@ TEST(TorchSegPredict, DicomSeriesInSlicerSegmentationOutAndPostProcessing)
   file.read(header.data(), static_cast<std::streamsize>(header.size()));
   EXPECT_NE(header.find(":=liver"), std::string::npos);
   EXPECT_NE(header.find(":=tumour"), std::string::npos);
+
+  // The DICOM Segmentation holds the same labels on the series' grid, with the model's class names.
+  const auto seg = torchseg::ReadDICOMSegmentation((dir / "seg.dcm").string(), input.GetPointer());
+  ExpectSameGeometry(seg.labels, input);
+  std::size_t differences = 0;
+  for (itk::ImageRegionConstIterator<torchseg::LabelImageType> it(labels, labels->GetLargestPossibleRegion());
+       !it.IsAtEnd();
+       ++it)
+  {
+    differences += it.Get() != seg.labels->GetPixel(it.GetIndex()) ? 1 : 0;
+  }
+  EXPECT_EQ(differences, 0u);
+  EXPECT_EQ(seg.table.GetName(2), "tumour");
+
+  // It needs a DICOM input.
+  ExpectFailure("--model " + Quote(model) + " --dicomSegmentation " + Quote(dir / "x.dcm") + " " +
+                  Quote(dir / "labels.seg.nrrd") + " " + Quote(dir / "other.nii.gz"),
+                2,
+                "--dicomSegmentation needs INPUT to be a DICOM series directory");
 }
 
 TEST(TorchSegPredict, BadInputsFailWithOneLineAndLeaveNothing)
