@@ -110,15 +110,15 @@ private:
   mutable double                  m_IterationSeconds = 0.0;
 };
 
-/** Convolves, in place, a grid of interleaved \a numberOfComponents-vectors (x fastest) with a Gaussian of standard
- * deviation \a sigma in mm, exp(-|p - q|^2 / (2 sigma^2)) unnormalised (value 1 at the centre), as three (or D) 1D
- * passes truncated at \a truncation standard deviations; the grid ends with zeros (the sum is over the grid's
- * voxels only). Parallel on \a threader's work units (one when null).
- * \ingroup TorchSegDenseCRF */
+/** output_i = weight * (sum_j exp(-|p_i - p_j|^2 / (2 sigma^2)) input_j - (excludeSelf ? input_i : 0)) on a grid of
+ * interleaved \a numberOfComponents-vectors (x fastest), p = index * spacing in mm, j over the grid's voxels: one 1D
+ * pass per axis (the Gaussian is separable), truncated at \a truncation standard deviations (the kernel is 1 at the
+ * centre, unnormalised). \a input and \a output must not overlap. Parallel on \a threader's work units (one when
+ * null). \ingroup TorchSegDenseCRF */
 void
-GaussianFilterGridInPlace(float * data, const std::vector<std::size_t> & size, const std::vector<double> & spacing,
-                          unsigned int numberOfComponents, double sigma, double truncation,
-                          itk::MultiThreaderBase * threader);
+GaussianFilterGrid(const float * input, float * output, const std::vector<std::size_t> & size,
+                   const std::vector<double> & spacing, unsigned int numberOfComponents, double sigma,
+                   double truncation, itk::MultiThreaderBase * threader, float weight = 1.0f, bool excludeSelf = false);
 
 /** exp(x) for x <= 0 in single precision (relative error below 3e-7; arguments below -87 are taken as -87), written so
  * that the compiler vectorises loops over it. \ingroup TorchSegDenseCRF */

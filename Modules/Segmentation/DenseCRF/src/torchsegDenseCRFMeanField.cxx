@@ -2,6 +2,8 @@
 
 #include "torchsegPermutohedralLattice.h"
 
+#include "torchsegDenseCRFVectorize.h"
+
 #include "itkMacro.h"
 
 #include <algorithm>
@@ -64,7 +66,7 @@ PrintVector(std::ostream & os, const std::vector<T> & v)
 
 /** Q_i = softmax(U_i + M_i) over the classes, for the voxels [begin, end). */
 template <unsigned int VC>
-void
+TORCHSEG_VECTOR_CLONES void
 SoftmaxUpdate(const float * unary, const float * messages, float * q, std::size_t begin, std::size_t end,
               unsigned int runtimeClasses)
 {
@@ -209,6 +211,63 @@ SecondsSince(std::chrono::steady_clock::time_point start)
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+/** One block of lines of the separable Gaussian: p holds the block gathered as [L][B] with `radius` zero rows on both
+ * sides; the sums go to destination (rows `stride` apart), scaled (and less the input) on the last axis. */
+TORCHSEG_VECTOR_CLONES void
+ConvolveBlock(const float * p, std::size_t B, std::size_t stride, std::size_t L, const float * w, std::size_t radius,
+              float * output, const float * input, bool last, bool excludeSelf, float weight)
+{
+  constexpr std::size_t chunk = 256;
+  float                 sum[chunk];
+  // Rows of the block are contiguous in the grid when B == stride; otherwise each row is written apart.
+  const std::size_t rowLength = B == stride ? L * B : B;
+  const std::size_t rows = B == stride ? 1 : L;
+  for (std::size_t row = 0; row < rows; ++row)
+  {
+    float *       destination = output + row * stride;
+    const float * self = input + row * stride;
+    const float * line = p + row * B;
+    for (std::size_t t0 = 0; t0 < rowLength; t0 += chunk)
+    {
+      const std::size_t n = std::min(chunk, rowLength - t0);
+      const float *     centre = line + t0;
+      for (std::size_t t = 0; t < n; ++t)
+      {
+        sum[t] = w[0] * centre[t];
+      }
+      for (std::size_t k = 1; k <= radius; ++k)
+      {
+        const float   wk = w[k];
+        const float * before = centre - k * B;
+        const float * after = centre + k * B;
+        for (std::size_t t = 0; t < n; ++t)
+        {
+          sum[t] += wk * (before[t] + after[t]);
+        }
+      }
+      float * out = destination + t0;
+      if (!last)
+      {
+        std::copy_n(sum, n, out);
+      }
+      else if (excludeSelf)
+      {
+        for (std::size_t t = 0; t < n; ++t)
+        {
+          out[t] = weight * (sum[t] - self[t0 + t]);
+        }
+      }
+      else
+      {
+        for (std::size_t t = 0; t < n; ++t)
+        {
+          out[t] = weight * sum[t];
+        }
+      }
+    }
+  }
+}
+
 } // namespace
 
 std::ostream &
@@ -221,7 +280,7 @@ operator<<(std::ostream & os, const DenseCRFParameters & p)
   return os;
 }
 
-void
+TORCHSEG_VECTOR_CLONES void
 ExpNonPositiveInPlace(float * values, std::size_t count)
 {
   // Cephes' expf: exp(x) = 2^n exp(r), n = round(x / ln 2), |r| <= ln(2) / 2, exp(r) by a degree-6 polynomial.
@@ -247,18 +306,21 @@ ExpNonPositiveInPlace(float * values, std::size_t count)
 }
 
 void
-GaussianFilterGridInPlace(float * data, const std::vector<std::size_t> & size, const std::vector<double> & spacing,
-                          unsigned int numberOfComponents, double sigma, double truncation,
-                          itk::MultiThreaderBase * threader)
+GaussianFilterGrid(const float * input, float * output, const std::vector<std::size_t> & size,
+                   const std::vector<double> & spacing, unsigned int numberOfComponents, double sigma,
+                   double truncation, itk::MultiThreaderBase * threader, float weight, bool excludeSelf)
 {
-  std::size_t stride = numberOfComponents; // floats between neighbours along the current axis
   std::size_t total = numberOfComponents;
   for (std::size_t s : size)
   {
     total *= s;
   }
+  std::size_t stride = numberOfComponents; // floats between neighbours along the current axis
   for (std::size_t axis = 0; axis < size.size(); ++axis)
   {
+    const bool        first = axis == 0;
+    const bool        last = axis + 1 == size.size();
+    const float *     source = first ? input : output;
     const std::size_t L = size[axis];
     const std::size_t radius =
       std::min<std::size_t>(L - 1, static_cast<std::size_t>(std::ceil(truncation * sigma / spacing[axis])));
@@ -268,53 +330,38 @@ GaussianFilterGridInPlace(float * data, const std::vector<std::size_t> & size, c
       const double t = k * spacing[axis] / sigma;
       w[k] = static_cast<float>(std::exp(-0.5 * t * t));
     }
-    if (radius > 0)
-    {
-      // Lines along the axis, in blocks of up to `block` adjacent lines: gathered into a contiguous [L][B] scratch,
-      // convolved there with contiguous loops, scattered back.
-      const std::size_t block = axis == 0 ? stride : std::min<std::size_t>(stride, 256);
-      const std::size_t blocksPerOuter = (stride + block - 1) / block;
-      const std::size_t outer = total / (stride * L);
-      ParallelRanges(threader, outer * blocksPerOuter, 1, [&](std::size_t begin, std::size_t end) {
-        std::vector<float> in(L * block);
-        std::vector<float> out(L * block);
-        for (std::size_t item = begin; item < end; ++item)
+    // Lines along the axis in blocks of up to 256 adjacent lines (the whole line of interleaved components along x):
+    // gathered into a scratch [L][B] padded with `radius` zero rows on both sides, so that the symmetric sums
+    // w0 p[t] + sum_k wk (p[t - kB] + p[t + kB]) run over contiguous memory without bounds.
+    const std::size_t block = std::min<std::size_t>(stride, 256);
+    const std::size_t blocksPerOuter = (stride + block - 1) / block;
+    const std::size_t outer = total / (stride * L);
+    ParallelRanges(threader, outer * blocksPerOuter, 1, [&](std::size_t begin, std::size_t end) {
+      std::vector<float> scratch((L + 2 * radius) * block, 0.0f);
+      for (std::size_t item = begin; item < end; ++item)
+      {
+        const std::size_t o = item / blocksPerOuter;
+        const std::size_t s0 = (item % blocksPerOuter) * block;
+        const std::size_t B = std::min(block, stride - s0);
+        const std::size_t offset = o * stride * L + s0;
+        float *           p = scratch.data() + radius * B;
+        if (B == stride)
         {
-          const std::size_t o = item / blocksPerOuter;
-          const std::size_t s0 = (item % blocksPerOuter) * block;
-          const std::size_t B = std::min(block, stride - s0);
-          float *           base = data + o * stride * L + s0;
+          std::memcpy(p, source + offset, L * B * sizeof(float));
+        }
+        else
+        {
           for (std::size_t l = 0; l < L; ++l)
           {
-            std::memcpy(&in[l * B], base + l * stride, B * sizeof(float));
-          }
-          const std::size_t n = L * B;
-          for (std::size_t t = 0; t < n; ++t)
-          {
-            out[t] = w[0] * in[t];
-          }
-          for (std::size_t k = 1; k <= radius; ++k)
-          {
-            const float       wk = w[k];
-            const std::size_t shift = k * B;
-            const float *     ahead = in.data() + shift;
-            float *           later = out.data() + shift;
-            for (std::size_t t = 0; t < n - shift; ++t)
-            {
-              out[t] += wk * ahead[t];
-            }
-            for (std::size_t t = 0; t < n - shift; ++t)
-            {
-              later[t] += wk * in[t];
-            }
-          }
-          for (std::size_t l = 0; l < L; ++l)
-          {
-            std::memcpy(base + l * stride, &out[l * B], B * sizeof(float));
+            std::memcpy(p + l * B, source + offset + l * stride, B * sizeof(float));
           }
         }
-      });
-    }
+        // The pads must be zero; a block of another width may have left values there.
+        std::fill(scratch.data(), p, 0.0f);
+        std::fill(p + L * B, p + (L + radius) * B, 0.0f);
+        ConvolveBlock(p, B, stride, L, w.data(), radius, output + offset, input + offset, last, excludeSelf, weight);
+      }
+    });
     stride *= L;
   }
 }
@@ -484,20 +531,16 @@ DenseCRFMeanField::Run(const float * probabilities, const IntensityFunctionType 
     if (smoothness)
     {
       // messages = w2 (sum_j k_gamma(i, j) Q_j - Q_i): the self term of the Gaussian is exactly 1.
-      std::copy_n(refined, N * C, messages.data());
-      GaussianFilterGridInPlace(messages.data(),
-                                m_Size,
-                                m_Spacing,
-                                m_NumberOfClasses,
-                                parameters.SmoothnessSigma,
-                                parameters.SmoothnessTruncation,
-                                threader);
-      ParallelRanges(threader, N * C, 1 << 16, [&](std::size_t begin, std::size_t end) {
-        for (std::size_t k = begin; k < end; ++k)
-        {
-          messages[k] = w2 * (messages[k] - refined[k]);
-        }
-      });
+      GaussianFilterGrid(refined,
+                         messages.data(),
+                         m_Size,
+                         m_Spacing,
+                         m_NumberOfClasses,
+                         parameters.SmoothnessSigma,
+                         parameters.SmoothnessTruncation,
+                         threader,
+                         w2,
+                         true);
     }
     if (appearance)
     {

@@ -1,5 +1,7 @@
 #include "torchsegPermutohedralLattice.h"
 
+#include "torchsegDenseCRFVectorize.h"
+
 #include "itkMacro.h"
 
 #include <algorithm>
@@ -159,9 +161,47 @@ public:
     }
   }
 
+  /** The vertices of recently seen simplices, keyed by the remainder-0 vertex and the ranks: neighbouring voxels
+   * often share a simplex, and a hit saves the d+1 lookups in the vertex table. Direct-mapped. */
+  class SimplexCache
+  {
+  public:
+    static constexpr std::size_t Slots = 1 << 14;
+
+    /** The cached vertices of the simplex, or null; \a slot receives where to store them. */
+    const uint32_t *
+    Find(const int32_t * key, std::size_t & slot) const
+    {
+      uint64_t h = 0x2545F4914F6CDD1Dull;
+      for (int k = 0; k < D1; ++k)
+      {
+        h = (h ^ static_cast<uint32_t>(key[k])) * 0x9E3779B97F4A7C15ull;
+      }
+      slot = static_cast<std::size_t>(h >> 50) & (Slots - 1);
+      if (m_Used[slot] && std::memcmp(&m_Keys[slot * D1], key, D1 * sizeof(int32_t)) == 0)
+      {
+        return &m_Vertices[slot * D1];
+      }
+      return nullptr;
+    }
+
+    void
+    Store(std::size_t slot, const int32_t * key, const uint32_t * vertices)
+    {
+      std::memcpy(&m_Keys[slot * D1], key, D1 * sizeof(int32_t));
+      std::memcpy(&m_Vertices[slot * D1], vertices, D1 * sizeof(uint32_t));
+      m_Used[slot] = 1;
+    }
+
+  private:
+    std::vector<int32_t>  m_Keys = std::vector<int32_t>(Slots * D1);
+    std::vector<uint32_t> m_Vertices = std::vector<uint32_t>(Slots * D1);
+    std::vector<uint8_t>  m_Used = std::vector<uint8_t>(Slots, 0);
+  };
+
   /** Returns false when a feature is not finite or too large for 32-bit vertex coordinates. */
   bool
-  Embed(const float * f, VertexTable<d> & table, uint32_t * offsets, float * weights) const
+  Embed(const float * f, VertexTable<d> & table, SimplexCache & cache, uint32_t * offsets, float * weights) const
   {
     std::array<double, D1> y;
     double                 sum = 0.0;
@@ -175,18 +215,20 @@ public:
 
     // The nearest point with all coordinates multiple of d+1 ("remainder 0"), then the ordering of the residuals
     // gives the simplex; when the rounded point leaves the hyperplane, the extreme residuals are moved by d+1.
+    // Branch-free: the residuals are in random order, so branches on them would be mispredicted half of the time.
+    constexpr double        inverse = 1.0 / D1;
     std::array<int32_t, D1> rem0;
     std::array<double, D1>  delta;
     std::array<int, D1>     rank{};
     int                     coordinateSum = 0;
     for (int i = 0; i < D1; ++i)
     {
-      const double scaled = y[i] / D1;
+      const double scaled = y[i] * inverse;
       if (!(std::abs(scaled) < 1.0e8))
       {
         return false;
       }
-      const int r = static_cast<int>(std::lround(scaled));
+      const int r = static_cast<int>(scaled + (scaled >= 0.0 ? 0.5 : -0.5)); // lround, without the call
       rem0[i] = r * D1;
       coordinateSum += r;
       delta[i] = y[i] - rem0[i];
@@ -195,40 +237,51 @@ public:
     {
       for (int j = i + 1; j < D1; ++j)
       {
-        if (delta[i] < delta[j])
-        {
-          ++rank[i];
-        }
-        else
-        {
-          ++rank[j];
-        }
+        const int smaller = delta[i] < delta[j];
+        rank[i] += smaller;
+        rank[j] += 1 - smaller;
       }
     }
     for (int i = 0; i < D1; ++i)
     {
-      rank[i] += coordinateSum;
-      if (rank[i] < 0)
-      {
-        rank[i] += D1;
-        rem0[i] += D1;
-      }
-      else if (rank[i] >= D1)
-      {
-        rank[i] -= D1;
-        rem0[i] -= D1;
-      }
+      const int ranked = rank[i] + coordinateSum;
+      const int shift = (ranked < 0) - (ranked >= D1); // +1, 0 or -1
+      rank[i] = ranked + shift * D1;
+      rem0[i] += shift * D1;
     }
 
     std::array<double, D1 + 1> barycentric{};
     for (int i = 0; i < D1; ++i)
     {
-      const double v = (y[i] - rem0[i]) / D1;
+      const double v = (y[i] - rem0[i]) * inverse;
       barycentric[d - rank[i]] += v;
       barycentric[d + 1 - rank[i]] -= v;
     }
     barycentric[0] += 1.0 + barycentric[d + 1];
 
+    for (int r = 0; r < D1; ++r)
+    {
+      weights[r] = static_cast<float>(barycentric[r]);
+    }
+
+    // The simplex is given by rem0 (its last coordinate is minus the sum of the others) and the ranks.
+    int32_t simplex[D1];
+    int32_t packedRanks = 0;
+    for (int i = 0; i < D1; ++i)
+    {
+      packedRanks = (packedRanks << 3) | rank[i];
+    }
+    for (unsigned int i = 0; i < d; ++i)
+    {
+      simplex[i] = rem0[i];
+    }
+    simplex[d] = packedRanks;
+    std::size_t slot = 0;
+    if (const uint32_t * cached = cache.Find(simplex, slot))
+    {
+      std::memcpy(offsets, cached, D1 * sizeof(uint32_t));
+      return true;
+    }
     // Vertex r of the simplex is rem0 plus the canonical remainder-r point, permuted by the ranks.
     int32_t key[d > 0 ? d : 1];
     for (int r = 0; r < D1; ++r)
@@ -238,8 +291,8 @@ public:
         key[i] = rem0[i] + (rank[i] <= static_cast<int>(d) - r ? r : r - D1);
       }
       offsets[r] = table.Insert(key);
-      weights[r] = static_cast<float>(barycentric[r]);
     }
+    cache.Store(slot, simplex, offsets);
     return true;
   }
 
@@ -247,48 +300,101 @@ private:
   std::array<double, d> m_ElevationScale{};
 };
 
-template <unsigned int VC>
-inline void
-SplatPoints(const uint32_t * offsets, const float * weights, const float * input, std::size_t count,
-            unsigned int vertices, unsigned int runtimeValues, float * lattice)
+/** The values of a vertex are stored with this stride: up to 4 values are padded to 4, one vector operation. */
+inline std::size_t
+StrideOf(unsigned int numberOfValues)
 {
-  const unsigned int C = VC > 0 ? VC : runtimeValues;
-  for (std::size_t i = 0; i < count; ++i)
+  return numberOfValues <= 4 ? 4 : numberOfValues;
+}
+
+/** Adds w_r * input_i to the V vertices of each point (VC values, or runtimeValues when VC is 0). */
+template <unsigned int VC, unsigned int V>
+TORCHSEG_VECTOR_CLONES void
+SplatPoints(const uint32_t * offsets, const float * weights, const float * input, std::size_t count,
+            unsigned int runtimeValues, float * lattice)
+{
+  if constexpr (VC > 0)
   {
-    const float * in = input + i * C;
-    for (unsigned int r = 0; r < vertices; ++r)
+    for (std::size_t i = 0; i < count; ++i)
     {
-      const float w = weights[i * vertices + r];
-      float *     v = lattice + static_cast<std::size_t>(offsets[i * vertices + r]) * C;
-      for (unsigned int c = 0; c < C; ++c)
+      float in[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
+      for (unsigned int c = 0; c < VC; ++c)
       {
-        v[c] += w * in[c];
+        in[c] = input[i * VC + c];
+      }
+      for (unsigned int r = 0; r < V; ++r)
+      {
+        const float w = weights[i * V + r];
+        float *     v = lattice + static_cast<std::size_t>(offsets[i * V + r]) * 4;
+        for (unsigned int c = 0; c < 4; ++c)
+        {
+          v[c] += w * in[c];
+        }
+      }
+    }
+  }
+  else
+  {
+    const unsigned int C = runtimeValues;
+    for (std::size_t i = 0; i < count; ++i)
+    {
+      const float * in = input + i * C;
+      for (unsigned int r = 0; r < V; ++r)
+      {
+        const float w = weights[i * V + r];
+        float *     v = lattice + static_cast<std::size_t>(offsets[i * V + r]) * C;
+        for (unsigned int c = 0; c < C; ++c)
+        {
+          v[c] += w * in[c];
+        }
       }
     }
   }
 }
 
-template <unsigned int VC>
-inline void
+/** output_i (+)= gain * sum_r w_r lattice[vertex r] - selfWeight * input_i. */
+template <unsigned int VC, unsigned int V>
+TORCHSEG_VECTOR_CLONES void
 SlicePoints(const uint32_t * offsets, const float * weights, const float * lattice, const float * input,
-            std::size_t count, unsigned int vertices, unsigned int runtimeValues, float gain, float selfWeight,
-            bool accumulate, float * output)
+            std::size_t count, unsigned int runtimeValues, float gain, float selfWeight, bool accumulate,
+            float * output)
 {
   const unsigned int     C = VC > 0 ? VC : runtimeValues;
+  const std::size_t      S = VC > 0 ? 4 : C;
   constexpr unsigned int MaxStack = 16;
   float                  sum[MaxStack];
-  std::vector<float>     heapSum(C > MaxStack ? C : 0);
-  float *                s = C > MaxStack ? heapSum.data() : sum;
+  std::vector<float>     heapSum(S > MaxStack ? S : 0);
+  float *                s = S > MaxStack ? heapSum.data() : sum;
   for (std::size_t i = 0; i < count; ++i)
   {
-    std::fill(s, s + C, 0.0f);
-    for (unsigned int r = 0; r < vertices; ++r)
+    if constexpr (VC > 0)
     {
-      const float   w = weights[i * vertices + r];
-      const float * v = lattice + static_cast<std::size_t>(offsets[i * vertices + r]) * C;
-      for (unsigned int c = 0; c < C; ++c)
+      float t[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
+      for (unsigned int r = 0; r < V; ++r)
       {
-        s[c] += w * v[c];
+        const float   w = weights[i * V + r];
+        const float * v = lattice + static_cast<std::size_t>(offsets[i * V + r]) * 4;
+        for (unsigned int c = 0; c < 4; ++c)
+        {
+          t[c] += w * v[c];
+        }
+      }
+      for (unsigned int c = 0; c < 4; ++c)
+      {
+        s[c] = t[c];
+      }
+    }
+    else
+    {
+      std::fill(s, s + C, 0.0f);
+      for (unsigned int r = 0; r < V; ++r)
+      {
+        const float   w = weights[i * V + r];
+        const float * v = lattice + static_cast<std::size_t>(offsets[i * V + r]) * S;
+        for (unsigned int c = 0; c < C; ++c)
+        {
+          s[c] += w * v[c];
+        }
       }
     }
     const float * in = input + i * C;
@@ -297,6 +403,26 @@ SlicePoints(const uint32_t * offsets, const float * weights, const float * latti
     {
       const float value = gain * s[c] - selfWeight * in[c];
       out[c] = accumulate ? out[c] + value : value;
+    }
+  }
+}
+
+/** One blur direction over the vertices [begin, end): out = centre + (minus + plus) / 2 (row 0 is the zero vertex). */
+template <unsigned int VS>
+TORCHSEG_VECTOR_CLONES void
+BlurVertices(const float * values, float * blurred, const uint32_t * neighbours, std::size_t begin, std::size_t end,
+             std::size_t runtimeStride)
+{
+  const std::size_t S = VS > 0 ? VS : runtimeStride;
+  for (std::size_t m = begin; m < end; ++m)
+  {
+    const float * centre = values + (m + 1) * S;
+    const float * a = values + static_cast<std::size_t>(neighbours[2 * m]) * S;
+    const float * b = values + static_cast<std::size_t>(neighbours[2 * m + 1]) * S;
+    float *       out = blurred + (m + 1) * S;
+    for (std::size_t v = 0; v < S; ++v)
+    {
+      out[v] = centre[v] + 0.5f * (a[v] + b[v]);
     }
   }
 }
@@ -379,6 +505,7 @@ PermutohedralLattice<VFeatureDimension>::Initialize(std::size_t numberOfPoints, 
     tables[c] = std::make_unique<VertexTable<d>>(std::min<std::size_t>(chunk.count, 1u << 16));
     constexpr std::size_t block = 1024;
     std::vector<float>    f(block * d);
+    auto                  cache = std::make_unique<typename Embedder<d>::SimplexCache>();
     for (std::size_t start = 0; start < chunk.count; start += block)
     {
       const std::size_t n = std::min(block, chunk.count - start);
@@ -386,7 +513,8 @@ PermutohedralLattice<VFeatureDimension>::Initialize(std::size_t numberOfPoints, 
       features(first, n, f.data());
       for (std::size_t i = 0; i < n; ++i)
       {
-        if (!embedder.Embed(f.data() + i * d, *tables[c], &m_Offsets[(first + i) * V], &m_Weights[(first + i) * V]))
+        if (!embedder.Embed(
+              f.data() + i * d, *tables[c], *cache, &m_Offsets[(first + i) * V], &m_Weights[(first + i) * V]))
         {
           badPoint[c] = first + i;
           return;
@@ -512,33 +640,33 @@ PermutohedralLattice<VFeatureDimension>::Filter(const float * input, float * out
   };
 
   // Splat each chunk into its own vertices, then add them up in the global numbering (row 0 stays zero: it stands
-  // for absent neighbours).
+  // for absent neighbours). Vertex values are stored with stride S (padded to 4 for up to 4 values).
+  const std::size_t               S = StrideOf(numberOfValues);
   std::vector<std::vector<float>> local(chunks);
   forEachChunk([&](std::size_t c) {
     const Chunk & chunk = m_Chunks[c];
-    local[c].assign(chunk.localToGlobal.size() * C, 0.0f);
+    local[c].assign(chunk.localToGlobal.size() * S, 0.0f);
     DispatchValues(numberOfValues, [&](auto values) {
-      SplatPoints<decltype(values)::value>(&m_Offsets[chunk.first * V],
-                                           &m_Weights[chunk.first * V],
-                                           input + chunk.first * C,
-                                           chunk.count,
-                                           V,
-                                           numberOfValues,
-                                           local[c].data());
+      SplatPoints<decltype(values)::value, V>(&m_Offsets[chunk.first * V],
+                                              &m_Weights[chunk.first * V],
+                                              input + chunk.first * C,
+                                              chunk.count,
+                                              numberOfValues,
+                                              local[c].data());
     });
   });
-  std::vector<float> values((M + 1) * C, 0.0f);
-  std::vector<float> blurred((M + 1) * C, 0.0f);
+  std::vector<float> values((M + 1) * S, 0.0f);
+  std::vector<float> blurred((M + 1) * S, 0.0f);
   for (std::size_t c = 0; c < chunks; ++c)
   {
     const std::vector<uint32_t> & map = m_Chunks[c].localToGlobal;
     const float *                 src = local[c].data();
     for (std::size_t k = 0; k < map.size(); ++k)
     {
-      float * dst = &values[(static_cast<std::size_t>(map[k]) + 1) * C];
-      for (std::size_t v = 0; v < C; ++v)
+      float * dst = &values[(static_cast<std::size_t>(map[k]) + 1) * S];
+      for (std::size_t v = 0; v < S; ++v)
       {
-        dst[v] += src[k * C + v];
+        dst[v] += src[k * S + v];
       }
     }
   }
@@ -547,16 +675,13 @@ PermutohedralLattice<VFeatureDimension>::Filter(const float * input, float * out
   {
     const uint32_t * neighbours = &m_Neighbours[static_cast<std::size_t>(j) * M * 2];
     ParallelRanges(threader, M, 8192, [&](std::size_t begin, std::size_t end) {
-      for (std::size_t m = begin; m < end; ++m)
+      if (S == 4)
       {
-        const float * centre = &values[(m + 1) * C];
-        const float * a = &values[static_cast<std::size_t>(neighbours[2 * m]) * C];
-        const float * b = &values[static_cast<std::size_t>(neighbours[2 * m + 1]) * C];
-        float *       out = &blurred[(m + 1) * C];
-        for (std::size_t v = 0; v < C; ++v)
-        {
-          out[v] = centre[v] + 0.5f * (a[v] + b[v]);
-        }
+        BlurVertices<4>(values.data(), blurred.data(), neighbours, begin, end, S);
+      }
+      else
+      {
+        BlurVertices<0>(values.data(), blurred.data(), neighbours, begin, end, S);
       }
     });
     values.swap(blurred);
@@ -570,20 +695,19 @@ PermutohedralLattice<VFeatureDimension>::Filter(const float * input, float * out
     std::vector<float> &          v = local[c];
     for (std::size_t k = 0; k < map.size(); ++k)
     {
-      std::copy_n(&values[(static_cast<std::size_t>(map[k]) + 1) * C], C, &v[k * C]);
+      std::copy_n(&values[(static_cast<std::size_t>(map[k]) + 1) * S], S, &v[k * S]);
     }
     DispatchValues(numberOfValues, [&](auto valuesTag) {
-      SlicePoints<decltype(valuesTag)::value>(&m_Offsets[chunk.first * V],
-                                              &m_Weights[chunk.first * V],
-                                              v.data(),
-                                              input + chunk.first * C,
-                                              chunk.count,
-                                              V,
-                                              numberOfValues,
-                                              gain,
-                                              selfWeight,
-                                              accumulate,
-                                              output + chunk.first * C);
+      SlicePoints<decltype(valuesTag)::value, V>(&m_Offsets[chunk.first * V],
+                                                 &m_Weights[chunk.first * V],
+                                                 v.data(),
+                                                 input + chunk.first * C,
+                                                 chunk.count,
+                                                 numberOfValues,
+                                                 gain,
+                                                 selfWeight,
+                                                 accumulate,
+                                                 output + chunk.first * C);
     });
   });
 }

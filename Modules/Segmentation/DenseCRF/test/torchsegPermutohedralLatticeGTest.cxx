@@ -269,37 +269,49 @@ TEST(PermutohedralLattice, NonFiniteFeaturesAreRefusedNamingThePoint)
 
 TEST(GaussianFilterGrid, EqualsTheExactSumWithPhysicalDistances)
 {
-  // Anisotropic 3D grid with two components: the separable passes equal the sum over all voxels of
+  // Anisotropic 3D grids with two components: the separable passes equal the sum over all voxels of
   // exp(-|p - q|^2 / (2 sigma^2)) with p = index * spacing, up to the truncation at 4 sigma (3.4e-4 relative at most).
-  const std::vector<std::size_t> size{ 9, 7, 6 };
-  const std::vector<double>      spacing{ 0.7, 1.0, 1.9 };
-  const double                   sigma = 1.3;
-  const std::size_t              N = 9 * 7 * 6;
-  std::vector<float>             data(2 * N);
-  for (std::size_t k = 0; k < data.size(); ++k)
+  // The second grid has lines of more than 256 values across (blocks of different widths).
+  for (const std::vector<std::size_t> & size :
+       { std::vector<std::size_t>{ 9, 7, 6 }, std::vector<std::size_t>{ 150, 4, 5 } })
   {
-    data[k] = static_cast<float>((k * 104729) % 101) / 101.0f;
-  }
-  const std::vector<float> input = data;
-  auto                     threader = itk::MultiThreaderBase::New();
-  torchseg::GaussianFilterGridInPlace(data.data(), size, spacing, 2, sigma, 4.0, threader);
-  double largest = 0.0;
-  for (std::size_t i = 0; i < N; ++i)
-  {
-    for (unsigned int c = 0; c < 2; ++c)
+    const std::vector<double> spacing{ 0.7, 1.0, 1.9 };
+    const double              sigma = 1.3;
+    const std::size_t         N = size[0] * size[1] * size[2];
+    std::vector<float>        input(2 * N);
+    for (std::size_t k = 0; k < input.size(); ++k)
     {
-      double exact = 0.0;
-      for (std::size_t j = 0; j < N; ++j)
-      {
-        const double dx = (double(i % 9) - double(j % 9)) * spacing[0];
-        const double dy = (double(i / 9 % 7) - double(j / 9 % 7)) * spacing[1];
-        const double dz = (double(i / 63) - double(j / 63)) * spacing[2];
-        exact += std::exp(-(dx * dx + dy * dy + dz * dz) / (2 * sigma * sigma)) * input[2 * j + c];
-      }
-      largest = std::max(largest, std::abs(data[2 * i + c] - exact) / exact);
+      input[k] = static_cast<float>((k * 104729) % 101) / 101.0f;
     }
+    auto               threader = itk::MultiThreaderBase::New();
+    std::vector<float> data(2 * N);
+    torchseg::GaussianFilterGrid(input.data(), data.data(), size, spacing, 2, sigma, 4.0, threader);
+    std::vector<float> excluded(data.size());
+    torchseg::GaussianFilterGrid(input.data(), excluded.data(), size, spacing, 2, sigma, 4.0, threader, 0.5f, true);
+    double largest = 0.0;
+    for (std::size_t i = 0; i < N; ++i)
+    {
+      const double xi = double(i % size[0]), yi = double(i / size[0] % size[1]), zi = double(i / (size[0] * size[1]));
+      for (unsigned int c = 0; c < 2; ++c)
+      {
+        double exact = 0.0;
+        for (std::size_t j = 0; j < N; ++j)
+        {
+          const double dx = (xi - double(j % size[0])) * spacing[0];
+          const double dy = (yi - double(j / size[0] % size[1])) * spacing[1];
+          const double dz = (zi - double(j / (size[0] * size[1]))) * spacing[2];
+          const double r2 = dx * dx + dy * dy + dz * dz;
+          if (r2 < 100.0 * sigma * sigma)
+          {
+            exact += std::exp(-r2 / (2 * sigma * sigma)) * input[2 * j + c];
+          }
+        }
+        largest = std::max(largest, std::abs(data[2 * i + c] - exact) / exact);
+        EXPECT_NEAR(excluded[2 * i + c], 0.5 * (exact - input[2 * i + c]), 4.0e-4 * exact);
+      }
+    }
+    EXPECT_LT(largest, 4.0e-4) << size[0];
   }
-  EXPECT_LT(largest, 4.0e-4);
 }
 
 TEST(ExpNonPositive, MatchesTheStandardExponential)
