@@ -138,8 +138,8 @@ main(int argc, char * argv[])
 {
   if (argc < 2)
   {
-    std::cerr << "usage: torchsegPhantomSlices OUTPUT.png [--seed S] [--cases N] [--first F] [--size N] [--slices N] "
-                 "[--tile T] [--levels z1,z2,z3]"
+    std::cerr << "usage: torchsegPhantomSlices OUTPUT.png [--seed S] [--cases N] [--first F] [--list i,j,...] "
+                 "[--size N] [--slices N] [--tile T] [--levels z1,z2,z3] [--window W] [--level L]"
               << std::endl;
     return 2;
   }
