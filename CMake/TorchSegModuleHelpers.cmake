@@ -155,10 +155,15 @@ function(torchseg_add_benchmark target)
   _torchseg_test_definitions(${target})
 endfunction()
 
-# torchseg_add_application(<name> SOURCES <src>... LIBRARIES <lib>...): a command-line application whose Slicer
-# XML description (<name>.xml beside the sources) is compiled into the executable as its single source of truth.
+# torchseg_add_application(<name> [TARGET <target>] SOURCES <src>... LIBRARIES <lib>...): a command-line application
+# whose Slicer XML description (<name>.xml beside the sources) is compiled into the executable as its single source of
+# truth. TARGET names the CMake target when it must differ from the executable's name (e.g. when a module's library
+# already has that name); the executable is always <name>.
 function(torchseg_add_application name)
-  cmake_parse_arguments(_a "" "" "SOURCES;LIBRARIES" ${ARGN})
+  cmake_parse_arguments(_a "" "TARGET" "SOURCES;LIBRARIES" ${ARGN})
+  if(NOT _a_TARGET)
+    set(_a_TARGET ${name})
+  endif()
   set(_xml ${CMAKE_CURRENT_SOURCE_DIR}/${name}.xml)
   if(NOT EXISTS ${_xml})
     message(FATAL_ERROR "${name}: ${_xml} is missing")
@@ -169,13 +174,16 @@ function(torchseg_add_application name)
       -DVERSION=${PROJECT_VERSION} -P ${PROJECT_SOURCE_DIR}/CMake/TorchSegEmbedXML.cmake
     DEPENDS ${_xml} ${PROJECT_SOURCE_DIR}/CMake/TorchSegEmbedXML.cmake
     COMMENT "Embedding ${name}.xml")
-  add_executable(${name} ${_a_SOURCES} ${_gen})
-  target_include_directories(${name} PRIVATE ${CMAKE_CURRENT_BINARY_DIR})
-  target_link_libraries(${name} PRIVATE TorchSegCommandLine ${_a_LIBRARIES})
-  install(TARGETS ${name} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT Applications)
+  add_executable(${_a_TARGET} ${_a_SOURCES} ${_gen})
+  set_target_properties(${_a_TARGET} PROPERTIES OUTPUT_NAME ${name})
+  target_include_directories(${_a_TARGET} PRIVATE ${CMAKE_CURRENT_BINARY_DIR})
+  target_link_libraries(${_a_TARGET} PRIVATE TorchSegCommandLine ${_a_LIBRARIES})
+  install(TARGETS ${_a_TARGET} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT Applications)
   if(TORCHSEG_SLICER_CLI_MODULES_DIR)
-    install(TARGETS ${name} RUNTIME DESTINATION ${TORCHSEG_SLICER_CLI_MODULES_DIR} COMPONENT Slicer)
+    install(TARGETS ${_a_TARGET} RUNTIME DESTINATION ${TORCHSEG_SLICER_CLI_MODULES_DIR} COMPONENT Slicer)
   endif()
+  set_property(GLOBAL APPEND PROPERTY TORCHSEG_APPLICATION_TARGETS ${_a_TARGET})
+  set_property(GLOBAL APPEND PROPERTY TORCHSEG_APPLICATION_EXECUTABLES ${name})
 endfunction()
 
 # The CMake package another project finds with find_package(TorchSeg).
