@@ -398,7 +398,7 @@ SurfaceSceneRenderer::GenerateData()
   renderer->SetBackground(0.06, 0.06, 0.08);
   renderer->SetBackground2(0.20, 0.21, 0.25);
   renderer->SetUseDepthPeeling(1);
-  renderer->SetMaximumNumberOfPeels(8);
+  renderer->SetMaximumNumberOfPeels(4);
   renderer->SetOcclusionRatio(0.0);
   renderer->SetUseFXAA(true);
 
