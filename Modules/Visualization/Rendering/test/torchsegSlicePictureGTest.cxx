@@ -382,6 +382,57 @@ TEST(SlicePicture, FieldOfViewZoomsOnTheFocusPoint)
   }
 }
 
+TEST(SlicePicture, LabelsOnAnotherGridAreSampledInWorldSpace)
+{
+  // The CT is oblique; the labels lie on an axis-aligned 1 mm grid: label 1 where the world point falls inside the
+  // CT's liver block.
+  const Phantom phantom = MakePhantom(Orientation::Oblique);
+  auto labels = torchseg::testing::MakeImage<LabelImageType>({ 60, 60, 60 }, { 1.0, 1.0, 1.0 }, { -30.0, -25.0, 15.0 });
+  const itk::ImageRegion<3> liver({ { 8, 9, 3 } }, { { 14, 16, 8 } });
+  for (itk::ImageRegionIteratorWithIndex<LabelImageType> it(labels, labels->GetLargestPossibleRegion()); !it.IsAtEnd();
+       ++it)
+  {
+    itk::Point<double, 3> p;
+    labels->TransformIndexToPhysicalPoint(it.GetIndex(), p);
+    itk::Index<3> index;
+    it.Set(phantom.ct->TransformPhysicalPointToIndex(p, index) && liver.IsInside(index) ? 1 : 0);
+  }
+  auto renderer = SlicePictureRenderer::New();
+  renderer->SetCTImage(phantom.ct);
+  renderer->SetLabelImage(labels);
+  renderer->SetPixelSpacing(0.4);
+  renderer->Update();
+  const Color liverBlend = Blend(Grey(kLiverHU), torchseg::LabelTable::LiverTumour().GetColor(1), 0.4);
+  std::size_t inside = 0, agree = 0;
+  for (const auto & view : renderer->GetViews())
+  {
+    for (unsigned int j = 0; j < view.height; j += 2)
+    {
+      for (unsigned int i = 0; i < view.width; i += 2)
+      {
+        // Pixels deep inside the CT's liver block (at least 1.5 voxels from its faces) must show the liver fill.
+        itk::ContinuousIndex<double, 3> c;
+        if (!phantom.ct->TransformPhysicalPointToContinuousIndex(view.PixelToWorld(i, j), c))
+        {
+          continue;
+        }
+        bool deep = true;
+        for (unsigned int d = 0; d < 3; ++d)
+        {
+          deep = deep && c[d] >= liver.GetIndex(d) + 1.5 && c[d] <= liver.GetIndex(d) + liver.GetSize(d) - 2.5;
+        }
+        if (deep)
+        {
+          ++inside;
+          agree += renderer->GetPicture().GetPixel(view.x + i, view.y + j) == liverBlend;
+        }
+      }
+    }
+  }
+  EXPECT_GT(inside, 200u);
+  EXPECT_EQ(agree, inside);
+}
+
 TEST(SlicePicture, PNGRoundTripAndErrors)
 {
   const Phantom phantom = MakePhantom(Orientation::Identity);
