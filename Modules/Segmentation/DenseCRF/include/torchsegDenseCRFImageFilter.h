@@ -78,13 +78,13 @@ public:
   const TProbabilityImage *
   GetProbabilityOutput() const;
 
-  /** w1, the weight of the appearance kernel (default 5; 0 disables it). */
+  /** w1, the weight of the appearance kernel (default 4, as DeepLab v2; 0 disables it). */
   itkSetMacro(AppearanceWeight, double);
   itkGetConstMacro(AppearanceWeight, double);
-  /** theta_alpha, the spatial standard deviation of the appearance kernel in mm (default 10). */
+  /** theta_alpha, the spatial standard deviation of the appearance kernel in mm (default 5). */
   itkSetMacro(AppearanceSpatialSigma, double);
   itkGetConstMacro(AppearanceSpatialSigma, double);
-  /** theta_beta, the intensity standard deviation of the appearance kernel in the input's units (default 20 HU). */
+  /** theta_beta, the intensity standard deviation of the appearance kernel in the input's units (default 12 HU). */
   itkSetMacro(AppearanceIntensitySigma, double);
   itkGetConstMacro(AppearanceIntensitySigma, double);
   /** w2, the weight of the smoothness kernel (default 3; 0 disables it). */
@@ -105,6 +105,11 @@ public:
   /** The smoothness kernel is truncated at this many standard deviations (default 4: 6e-5 of its mass is lost). */
   itkSetMacro(SmoothnessTruncation, double);
   itkGetConstMacro(SmoothnessTruncation, double);
+
+  /** How the kernels are scaled: Symmetric (default, densecrf 2.x: messages are weighted averages) or None (the
+   * NIPS 2011 energy as written: messages are sums, thousands of voxels strong in 3D). */
+  itkSetEnumMacro(Normalization, DenseCRFNormalization);
+  itkGetEnumMacro(Normalization, DenseCRFNormalization);
 
   /** All parameters at once (the members above). */
   void
@@ -145,16 +150,17 @@ protected:
   GenerateData() override;
 
 private:
-  double             m_AppearanceWeight{ DenseCRFParameters().AppearanceWeight };
-  double             m_AppearanceSpatialSigma{ DenseCRFParameters().AppearanceSpatialSigma };
-  double             m_AppearanceIntensitySigma{ DenseCRFParameters().AppearanceIntensitySigma };
-  double             m_SmoothnessWeight{ DenseCRFParameters().SmoothnessWeight };
-  double             m_SmoothnessSigma{ DenseCRFParameters().SmoothnessSigma };
-  unsigned int       m_NumberOfIterations{ DenseCRFParameters().NumberOfIterations };
-  double             m_MinimumProbability{ DenseCRFParameters().MinimumProbability };
-  double             m_ProbabilitySumTolerance{ DenseCRFParameters().ProbabilitySumTolerance };
-  double             m_SmoothnessTruncation{ DenseCRFParameters().SmoothnessTruncation };
-  itk::SizeValueType m_NumberOfLatticePoints{ 0 };
+  double                m_AppearanceWeight{ DenseCRFParameters().AppearanceWeight };
+  double                m_AppearanceSpatialSigma{ DenseCRFParameters().AppearanceSpatialSigma };
+  double                m_AppearanceIntensitySigma{ DenseCRFParameters().AppearanceIntensitySigma };
+  double                m_SmoothnessWeight{ DenseCRFParameters().SmoothnessWeight };
+  double                m_SmoothnessSigma{ DenseCRFParameters().SmoothnessSigma };
+  unsigned int          m_NumberOfIterations{ DenseCRFParameters().NumberOfIterations };
+  double                m_MinimumProbability{ DenseCRFParameters().MinimumProbability };
+  double                m_ProbabilitySumTolerance{ DenseCRFParameters().ProbabilitySumTolerance };
+  double                m_SmoothnessTruncation{ DenseCRFParameters().SmoothnessTruncation };
+  DenseCRFNormalization m_Normalization{ DenseCRFParameters().Normalization };
+  itk::SizeValueType    m_NumberOfLatticePoints{ 0 };
 };
 
 } // namespace torchseg

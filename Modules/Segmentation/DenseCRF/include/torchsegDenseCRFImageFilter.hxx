@@ -61,6 +61,7 @@ DenseCRFImageFilter<TInputImage, TProbabilityImage, TLabelImage>::SetParameters(
   this->SetMinimumProbability(p.MinimumProbability);
   this->SetProbabilitySumTolerance(p.ProbabilitySumTolerance);
   this->SetSmoothnessTruncation(p.SmoothnessTruncation);
+  this->SetNormalization(p.Normalization);
 }
 
 template <typename TInputImage, typename TProbabilityImage, typename TLabelImage>
@@ -77,6 +78,7 @@ DenseCRFImageFilter<TInputImage, TProbabilityImage, TLabelImage>::GetParameters(
   p.MinimumProbability = m_MinimumProbability;
   p.ProbabilitySumTolerance = m_ProbabilitySumTolerance;
   p.SmoothnessTruncation = m_SmoothnessTruncation;
+  p.Normalization = m_Normalization;
   return p;
 }
 
@@ -306,6 +308,7 @@ DenseCRFImageFilter<TInputImage, TProbabilityImage, TLabelImage>::PrintSelf(std:
   os << indent << "MinimumProbability: " << m_MinimumProbability << std::endl;
   os << indent << "ProbabilitySumTolerance: " << m_ProbabilitySumTolerance << std::endl;
   os << indent << "SmoothnessTruncation: " << m_SmoothnessTruncation << std::endl;
+  os << indent << "Normalization: " << m_Normalization << std::endl;
   os << indent << "NumberOfLatticePoints: " << m_NumberOfLatticePoints << std::endl;
 }
 

@@ -11,22 +11,39 @@
 namespace torchseg
 {
 
+/** How the Gaussian kernels of the CRF are scaled. \ingroup TorchSegDenseCRF */
+enum class DenseCRFNormalization
+{
+  /** k_ij as it is: the energy of Kraehenbuehl and Koltun (NIPS 2011) as written. The messages are sums over the
+   * kernel's reach: in 3D, thousands of voxels for thetaAlpha = 10 mm, so w1 and w2 must shrink with the voxel size. */
+  None,
+  /** k_ij / sqrt(N_i N_j) with N_i = sum_j k_ij: the default of Kraehenbuehl's later code (densecrf 2.x,
+   * NORMALIZE_SYMMETRIC), which pydensecrf and DeepLab-style pipelines run. The messages are weighted averages of
+   * the neighbours' probabilities, so w1 and w2 are on the scale of the unary whatever the spacing and dimension. */
+  Symmetric
+};
+
+std::ostream &
+operator<<(std::ostream & os, DenseCRFNormalization normalization);
+
 /** \brief The parameters of the fully connected CRF (Kraehenbuehl and Koltun 2011), in physical units.
  *
  * Pairwise Potts potential between every pair of voxels i != j:
- * w1 exp(-|p_i - p_j|^2 / (2 thetaAlpha^2) - (I_i - I_j)^2 / (2 thetaBeta^2)) + w2 exp(-|p_i - p_j|^2 /
- * (2 thetaGamma^2)) when their labels differ, with p the position in mm and I the intensity in the image's units
- * (Hounsfield units for CT). Unary potential -log(max(probability, MinimumProbability)).
+ * w1 k_alpha(i, j) + w2 k_gamma(i, j) when their labels differ, with the kernels
+ * k_alpha = exp(-|p_i - p_j|^2 / (2 thetaAlpha^2) - (I_i - I_j)^2 / (2 thetaBeta^2)) and
+ * k_gamma = exp(-|p_i - p_j|^2 / (2 thetaGamma^2)), each normalised as Normalization says; p is the position in mm
+ * and I the intensity in the image's units (Hounsfield units for CT). Unary potential
+ * -log(max(probability, MinimumProbability)).
  * \ingroup TorchSegDenseCRF
  */
 struct DenseCRFParameters
 {
   /** w1, the weight of the appearance (bilateral) kernel. */
-  double AppearanceWeight = 5.0;
+  double AppearanceWeight = 4.0;
   /** theta_alpha, the spatial standard deviation of the appearance kernel, in mm. */
-  double AppearanceSpatialSigma = 10.0;
+  double AppearanceSpatialSigma = 5.0;
   /** theta_beta, the intensity standard deviation of the appearance kernel, in intensity units (HU). */
-  double AppearanceIntensitySigma = 20.0;
+  double AppearanceIntensitySigma = 12.0;
   /** w2, the weight of the smoothness kernel. */
   double SmoothnessWeight = 3.0;
   /** theta_gamma, the standard deviation of the smoothness kernel, in mm. */
@@ -39,6 +56,8 @@ struct DenseCRFParameters
   double ProbabilitySumTolerance = 1.0e-2;
   /** The separable smoothness kernel is truncated at this many standard deviations. */
   double SmoothnessTruncation = 4.0;
+  /** How both kernels are scaled (Symmetric by default). */
+  DenseCRFNormalization Normalization = DenseCRFNormalization::Symmetric;
 };
 
 std::ostream &
@@ -110,15 +129,17 @@ private:
   mutable double                  m_IterationSeconds = 0.0;
 };
 
-/** output_i = weight * (sum_j exp(-|p_i - p_j|^2 / (2 sigma^2)) input_j - (excludeSelf ? input_i : 0)) on a grid of
- * interleaved \a numberOfComponents-vectors (x fastest), p = index * spacing in mm, j over the grid's voxels: one 1D
- * pass per axis (the Gaussian is separable), truncated at \a truncation standard deviations (the kernel is 1 at the
- * centre, unnormalised). \a input and \a output must not overlap. Parallel on \a threader's work units (one when
- * null). \ingroup TorchSegDenseCRF */
+/** output_i = weight * (sum_j k_ij input_j - (excludeSelf ? k_ii input_i : 0)) on a grid of interleaved
+ * \a numberOfComponents-vectors (x fastest), with k_ij = exp(-|p_i - p_j|^2 / (2 sigma^2)), p = index * spacing in mm,
+ * j over the grid's voxels; with \a normalise, k_ij / sqrt(N_i N_j) with N_i = sum_j k_ij (symmetric normalisation).
+ * One 1D pass per axis (the Gaussian, its row sums and the normalisation are separable), truncated at \a truncation
+ * standard deviations (the kernel is 1 at the centre). \a input and \a output must not overlap. Parallel on
+ * \a threader's work units (one when null). \ingroup TorchSegDenseCRF */
 void
 GaussianFilterGrid(const float * input, float * output, const std::vector<std::size_t> & size,
                    const std::vector<double> & spacing, unsigned int numberOfComponents, double sigma,
-                   double truncation, itk::MultiThreaderBase * threader, float weight = 1.0f, bool excludeSelf = false);
+                   double truncation, itk::MultiThreaderBase * threader, float weight = 1.0f, bool excludeSelf = false,
+                   bool normalise = false);
 
 /** exp(x) for x <= 0 in single precision (relative error below 3e-7; arguments below -87 are taken as -87), written so
  * that the compiler vectorises loops over it. \ingroup TorchSegDenseCRF */

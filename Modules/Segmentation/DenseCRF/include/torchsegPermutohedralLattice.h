@@ -58,10 +58,12 @@ public:
 
   /** For every point i: output_i = weight * (sum_j k(f_i, f_j) input_j - (excludeSelf ? input_i : 0)), added to
    * output_i when \a accumulate. \a input and \a output hold numberOfPoints x numberOfValues interleaved values and
-   * must not overlap. With excludeSelf the sum is the one over j != i (the self term of the Gaussian is 1). */
+   * must not overlap. With excludeSelf the sum is the one over j != i (the self term of the Gaussian is 1).
+   * With \a pointScale (one factor s_i per point) the kernel is scaled symmetrically, s_i k(f_i, f_j) s_j: the
+   * symmetric normalisation of a CRF kernel when s_i = (sum_j k(f_i, f_j))^(-1/2). */
   void
   Filter(const float * input, float * output, unsigned int numberOfValues, float weight = 1.0f,
-         bool excludeSelf = false, bool accumulate = false) const;
+         bool excludeSelf = false, bool accumulate = false, const float * pointScale = nullptr) const;
 
   std::size_t
   GetNumberOfPoints() const

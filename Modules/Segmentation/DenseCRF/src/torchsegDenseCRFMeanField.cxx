@@ -140,7 +140,11 @@ class AppearanceFilter
 public:
   virtual ~AppearanceFilter() = default;
   virtual void
-  Filter(const float * q, float * messages, unsigned int classes, float weight, bool accumulate) const = 0;
+  Filter(const float * q, float * messages, unsigned int classes, float weight, bool accumulate,
+         const float * scale) const = 0;
+  /** out_i = sum_j k(i, j), the self term included. */
+  virtual void
+  RowSums(float * out) const = 0;
   virtual std::size_t
   GetNumberOfLatticePoints() const = 0;
 };
@@ -190,9 +194,17 @@ public:
   }
 
   void
-  Filter(const float * q, float * messages, unsigned int classes, float weight, bool accumulate) const override
+  Filter(const float * q, float * messages, unsigned int classes, float weight, bool accumulate,
+         const float * scale) const override
   {
-    m_Lattice.Filter(q, messages, classes, weight, true, accumulate);
+    m_Lattice.Filter(q, messages, classes, weight, true, accumulate, scale);
+  }
+
+  void
+  RowSums(float * out) const override
+  {
+    const std::vector<float> ones(m_Lattice.GetNumberOfPoints(), 1.0f);
+    m_Lattice.Filter(ones.data(), out, 1);
   }
 
   std::size_t
@@ -211,17 +223,22 @@ SecondsSince(std::chrono::steady_clock::time_point start)
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-/** One block of lines of the separable Gaussian: p holds the block gathered as [L][B] with `radius` zero rows on both
- * sides; the sums go to destination (rows `stride` apart), scaled (and less the input) on the last axis. */
+/** One block of lines of the separable Gaussian: p holds the block gathered as [L][B] (already scaled by the input
+ * factors of the axis) with `radius` zero rows on both sides; the sums go to destination (rows `stride` apart), times
+ * the output factor of their row (scale, or 1). On the last axis they are also weighted and, with excludeSelf, the
+ * self term (1 / N_i with the normalisation: selfLower holds the factors of the other axes for the B columns)
+ * is subtracted. */
 TORCHSEG_VECTOR_CLONES void
 ConvolveBlock(const float * p, std::size_t B, std::size_t stride, std::size_t L, const float * w, std::size_t radius,
-              float * output, const float * input, bool last, bool excludeSelf, float weight)
+              const float * scale, const float * selfLower, float * output, const float * input, bool last,
+              bool excludeSelf, float weight)
 {
   constexpr std::size_t chunk = 256;
   float                 sum[chunk];
   // Rows of the block are contiguous in the grid when B == stride; otherwise each row is written apart.
-  const std::size_t rowLength = B == stride ? L * B : B;
-  const std::size_t rows = B == stride ? 1 : L;
+  const bool        contiguous = B == stride;
+  const std::size_t rowLength = contiguous ? L * B : B;
+  const std::size_t rows = contiguous ? 1 : L;
   for (std::size_t row = 0; row < rows; ++row)
   {
     float *       destination = output + row * stride;
@@ -245,24 +262,50 @@ ConvolveBlock(const float * p, std::size_t B, std::size_t stride, std::size_t L,
           sum[t] += wk * (before[t] + after[t]);
         }
       }
-      float * out = destination + t0;
-      if (!last)
+      // Runs of positions within one line position l (B values each) share the output factor.
+      for (std::size_t t = 0; t < n;)
       {
-        std::copy_n(sum, n, out);
-      }
-      else if (excludeSelf)
-      {
-        for (std::size_t t = 0; t < n; ++t)
+        const std::size_t position = t0 + t;
+        const std::size_t l = contiguous ? position / B : row;
+        const std::size_t column = contiguous ? position % B : position;
+        const std::size_t run = std::min(B - column, n - t);
+        const float       f = scale ? scale[l] : 1.0f;
+        float *           out = destination + position;
+        const float *     s = sum + t;
+        if (!last)
         {
-          out[t] = weight * (sum[t] - self[t0 + t]);
+          for (std::size_t u = 0; u < run; ++u)
+          {
+            out[u] = f * s[u];
+          }
         }
-      }
-      else
-      {
-        for (std::size_t t = 0; t < n; ++t)
+        else if (excludeSelf)
         {
-          out[t] = weight * sum[t];
+          const float * q = self + position;
+          if (scale)
+          {
+            const float * lower = selfLower + column;
+            for (std::size_t u = 0; u < run; ++u)
+            {
+              out[u] = weight * (f * s[u] - lower[u] * f * f * q[u]);
+            }
+          }
+          else
+          {
+            for (std::size_t u = 0; u < run; ++u)
+            {
+              out[u] = weight * (s[u] - q[u]);
+            }
+          }
         }
+        else
+        {
+          for (std::size_t u = 0; u < run; ++u)
+          {
+            out[u] = weight * f * s[u];
+          }
+        }
+        t += run;
       }
     }
   }
@@ -271,12 +314,19 @@ ConvolveBlock(const float * p, std::size_t B, std::size_t stride, std::size_t L,
 } // namespace
 
 std::ostream &
+operator<<(std::ostream & os, DenseCRFNormalization normalization)
+{
+  return os << (normalization == DenseCRFNormalization::Symmetric ? "Symmetric" : "None");
+}
+
+std::ostream &
 operator<<(std::ostream & os, const DenseCRFParameters & p)
 {
   os << "w1 " << p.AppearanceWeight << ", thetaAlpha " << p.AppearanceSpatialSigma << " mm, thetaBeta "
      << p.AppearanceIntensitySigma << ", w2 " << p.SmoothnessWeight << ", thetaGamma " << p.SmoothnessSigma
      << " mm, iterations " << p.NumberOfIterations << ", minimum probability " << p.MinimumProbability
-     << ", sum tolerance " << p.ProbabilitySumTolerance << ", truncation " << p.SmoothnessTruncation;
+     << ", sum tolerance " << p.ProbabilitySumTolerance << ", truncation " << p.SmoothnessTruncation
+     << ", normalization " << p.Normalization;
   return os;
 }
 
@@ -308,28 +358,72 @@ ExpNonPositiveInPlace(float * values, std::size_t count)
 void
 GaussianFilterGrid(const float * input, float * output, const std::vector<std::size_t> & size,
                    const std::vector<double> & spacing, unsigned int numberOfComponents, double sigma,
-                   double truncation, itk::MultiThreaderBase * threader, float weight, bool excludeSelf)
+                   double truncation, itk::MultiThreaderBase * threader, float weight, bool excludeSelf, bool normalise)
 {
-  std::size_t total = numberOfComponents;
+  const std::size_t D = size.size();
+  std::size_t       total = numberOfComponents;
   for (std::size_t s : size)
   {
     total *= s;
   }
-  std::size_t stride = numberOfComponents; // floats between neighbours along the current axis
-  for (std::size_t axis = 0; axis < size.size(); ++axis)
+  // Per axis: the truncated 1D kernel, and with the normalisation the factors t_a(l) = S_a(l)^(-1/2) of its row sums
+  // S_a (the row sums of the separable kernel are their products, so the normalised kernel t_i k_ij t_j is one
+  // T_a K_a T_a pass per axis).
+  std::vector<std::vector<float>> kernels(D);
+  std::vector<std::vector<float>> factors(D);
+  for (std::size_t axis = 0; axis < D; ++axis)
   {
-    const bool        first = axis == 0;
-    const bool        last = axis + 1 == size.size();
-    const float *     source = first ? input : output;
     const std::size_t L = size[axis];
     const std::size_t radius =
       std::min<std::size_t>(L - 1, static_cast<std::size_t>(std::ceil(truncation * sigma / spacing[axis])));
-    std::vector<float> w(radius + 1);
+    kernels[axis].resize(radius + 1);
     for (std::size_t k = 0; k <= radius; ++k)
     {
       const double t = k * spacing[axis] / sigma;
-      w[k] = static_cast<float>(std::exp(-0.5 * t * t));
+      kernels[axis][k] = static_cast<float>(std::exp(-0.5 * t * t));
     }
+    if (normalise)
+    {
+      factors[axis].resize(L);
+      for (std::size_t l = 0; l < L; ++l)
+      {
+        double rowSum = 0.0;
+        for (std::size_t m = (l > radius ? l - radius : 0); m <= std::min(L - 1, l + radius); ++m)
+        {
+          rowSum += kernels[axis][l > m ? l - m : m - l];
+        }
+        factors[axis][l] = static_cast<float>(1.0 / std::sqrt(rowSum));
+      }
+    }
+  }
+  // The self term of voxel i is 1 / N_i = prod_a t_a(i_a)^2: the factors of all axes but the last, per value of a
+  // slice across the last axis.
+  std::vector<float> selfLower;
+  if (normalise && excludeSelf)
+  {
+    selfLower.assign(total / size[D - 1], 1.0f);
+    std::size_t inner = numberOfComponents;
+    for (std::size_t axis = 0; axis + 1 < D; ++axis)
+    {
+      for (std::size_t k = 0; k < selfLower.size(); ++k)
+      {
+        const float t = factors[axis][(k / inner) % size[axis]];
+        selfLower[k] *= t * t;
+      }
+      inner *= size[axis];
+    }
+  }
+
+  std::size_t stride = numberOfComponents; // floats between neighbours along the current axis
+  for (std::size_t axis = 0; axis < D; ++axis)
+  {
+    const bool        first = axis == 0;
+    const bool        last = axis + 1 == D;
+    const float *     source = first ? input : output;
+    const std::size_t L = size[axis];
+    const std::size_t radius = kernels[axis].size() - 1;
+    const float *     w = kernels[axis].data();
+    const float *     scale = normalise ? factors[axis].data() : nullptr;
     // Lines along the axis in blocks of up to 256 adjacent lines (the whole line of interleaved components along x):
     // gathered into a scratch [L][B] padded with `radius` zero rows on both sides, so that the symmetric sums
     // w0 p[t] + sum_k wk (p[t - kB] + p[t + kB]) run over contiguous memory without bounds.
@@ -345,21 +439,39 @@ GaussianFilterGrid(const float * input, float * output, const std::vector<std::s
         const std::size_t B = std::min(block, stride - s0);
         const std::size_t offset = o * stride * L + s0;
         float *           p = scratch.data() + radius * B;
-        if (B == stride)
+        for (std::size_t l = 0; l < L; ++l)
         {
-          std::memcpy(p, source + offset, L * B * sizeof(float));
-        }
-        else
-        {
-          for (std::size_t l = 0; l < L; ++l)
+          const float * from = source + offset + l * stride;
+          float *       to = p + l * B;
+          if (scale)
           {
-            std::memcpy(p + l * B, source + offset + l * stride, B * sizeof(float));
+            const float f = scale[l];
+            for (std::size_t b = 0; b < B; ++b)
+            {
+              to[b] = f * from[b];
+            }
+          }
+          else
+          {
+            std::memcpy(to, from, B * sizeof(float));
           }
         }
         // The pads must be zero; a block of another width may have left values there.
         std::fill(scratch.data(), p, 0.0f);
         std::fill(p + L * B, p + (L + radius) * B, 0.0f);
-        ConvolveBlock(p, B, stride, L, w.data(), radius, output + offset, input + offset, last, excludeSelf, weight);
+        ConvolveBlock(p,
+                      B,
+                      stride,
+                      L,
+                      w,
+                      radius,
+                      scale,
+                      selfLower.empty() ? nullptr : selfLower.data() + s0,
+                      output + offset,
+                      input + offset,
+                      last,
+                      excludeSelf,
+                      weight);
       }
     });
     stride *= L;
@@ -517,6 +629,21 @@ DenseCRFMeanField::Run(const float * probabilities, const IntensityFunctionType 
     }
     m_NumberOfLatticePoints = lattice->GetNumberOfLatticePoints();
   }
+  // Symmetric normalisation of the appearance kernel: s_i = N_i^(-1/2), N_i = sum_j k(i, j) from the lattice. The
+  // exact N_i is at least 1 (the self term), a bound the lattice's approximation is held to.
+  const bool         symmetric = parameters.Normalization == DenseCRFNormalization::Symmetric;
+  std::vector<float> appearanceScale;
+  if (appearance && symmetric)
+  {
+    appearanceScale.resize(N);
+    lattice->RowSums(appearanceScale.data());
+    ParallelRanges(threader, N, 1 << 16, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t i = begin; i < end; ++i)
+      {
+        appearanceScale[i] = 1.0f / std::sqrt(std::max(appearanceScale[i], 1.0f));
+      }
+    });
+  }
   m_LatticeSeconds = SecondsSince(start);
   if (!report(latticeShare))
   {
@@ -540,12 +667,17 @@ DenseCRFMeanField::Run(const float * probabilities, const IntensityFunctionType 
                          parameters.SmoothnessTruncation,
                          threader,
                          w2,
-                         true);
+                         true,
+                         symmetric);
     }
     if (appearance)
     {
-      lattice->Filter(
-        refined, messages.data(), m_NumberOfClasses, static_cast<float>(parameters.AppearanceWeight), smoothness);
+      lattice->Filter(refined,
+                      messages.data(),
+                      m_NumberOfClasses,
+                      static_cast<float>(parameters.AppearanceWeight),
+                      smoothness,
+                      appearanceScale.empty() ? nullptr : appearanceScale.data());
     }
     DispatchClasses(m_NumberOfClasses, [&](auto classes) {
       ParallelRanges(threader, N, 4096, [&](std::size_t begin, std::size_t end) {

@@ -307,20 +307,22 @@ StrideOf(unsigned int numberOfValues)
   return numberOfValues <= 4 ? 4 : numberOfValues;
 }
 
-/** Adds w_r * input_i to the V vertices of each point (VC values, or runtimeValues when VC is 0). */
+/** Adds w_r * f_i * input_i to the V vertices of each point (VC values, or runtimeValues when VC is 0), f = scale or
+ * 1. */
 template <unsigned int VC, unsigned int V>
 TORCHSEG_VECTOR_CLONES void
-SplatPoints(const uint32_t * offsets, const float * weights, const float * input, std::size_t count,
-            unsigned int runtimeValues, float * lattice)
+SplatPoints(const uint32_t * offsets, const float * weights, const float * input, const float * scale,
+            std::size_t count, unsigned int runtimeValues, float * lattice)
 {
   if constexpr (VC > 0)
   {
     for (std::size_t i = 0; i < count; ++i)
     {
-      float in[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
+      float       in[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
+      const float f = scale ? scale[i] : 1.0f;
       for (unsigned int c = 0; c < VC; ++c)
       {
-        in[c] = input[i * VC + c];
+        in[c] = f * input[i * VC + c];
       }
       for (unsigned int r = 0; r < V; ++r)
       {
@@ -339,9 +341,10 @@ SplatPoints(const uint32_t * offsets, const float * weights, const float * input
     for (std::size_t i = 0; i < count; ++i)
     {
       const float * in = input + i * C;
+      const float   f = scale ? scale[i] : 1.0f;
       for (unsigned int r = 0; r < V; ++r)
       {
-        const float w = weights[i * V + r];
+        const float w = f * weights[i * V + r];
         float *     v = lattice + static_cast<std::size_t>(offsets[i * V + r]) * C;
         for (unsigned int c = 0; c < C; ++c)
         {
@@ -352,12 +355,12 @@ SplatPoints(const uint32_t * offsets, const float * weights, const float * input
   }
 }
 
-/** output_i (+)= gain * sum_r w_r lattice[vertex r] - selfWeight * input_i. */
+/** output_i (+)= f_i (gain * sum_r w_r lattice[vertex r] - selfWeight * f_i input_i), f = scale or 1. */
 template <unsigned int VC, unsigned int V>
 TORCHSEG_VECTOR_CLONES void
 SlicePoints(const uint32_t * offsets, const float * weights, const float * lattice, const float * input,
-            std::size_t count, unsigned int runtimeValues, float gain, float selfWeight, bool accumulate,
-            float * output)
+            const float * scale, std::size_t count, unsigned int runtimeValues, float gain, float selfWeight,
+            bool accumulate, float * output)
 {
   const unsigned int     C = VC > 0 ? VC : runtimeValues;
   const std::size_t      S = VC > 0 ? 4 : C;
@@ -399,9 +402,10 @@ SlicePoints(const uint32_t * offsets, const float * weights, const float * latti
     }
     const float * in = input + i * C;
     float *       out = output + i * C;
+    const float   f = scale ? scale[i] : 1.0f;
     for (unsigned int c = 0; c < C; ++c)
     {
-      const float value = gain * s[c] - selfWeight * in[c];
+      const float value = f * (gain * s[c] - selfWeight * f * in[c]);
       out[c] = accumulate ? out[c] + value : value;
     }
   }
@@ -620,7 +624,8 @@ PermutohedralLattice<VFeatureDimension>::Initialize(std::size_t numberOfPoints, 
 template <unsigned int VFeatureDimension>
 void
 PermutohedralLattice<VFeatureDimension>::Filter(const float * input, float * output, unsigned int numberOfValues,
-                                                float weight, bool excludeSelf, bool accumulate) const
+                                                float weight, bool excludeSelf, bool accumulate,
+                                                const float * pointScale) const
 {
   constexpr unsigned int   V = VerticesPerPoint;
   const std::size_t        C = numberOfValues;
@@ -650,6 +655,7 @@ PermutohedralLattice<VFeatureDimension>::Filter(const float * input, float * out
       SplatPoints<decltype(values)::value, V>(&m_Offsets[chunk.first * V],
                                               &m_Weights[chunk.first * V],
                                               input + chunk.first * C,
+                                              pointScale ? pointScale + chunk.first : nullptr,
                                               chunk.count,
                                               numberOfValues,
                                               local[c].data());
@@ -702,6 +708,7 @@ PermutohedralLattice<VFeatureDimension>::Filter(const float * input, float * out
                                                  &m_Weights[chunk.first * V],
                                                  v.data(),
                                                  input + chunk.first * C,
+                                                 pointScale ? pointScale + chunk.first : nullptr,
                                                  chunk.count,
                                                  numberOfValues,
                                                  gain,

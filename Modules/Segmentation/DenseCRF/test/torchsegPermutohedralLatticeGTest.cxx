@@ -225,6 +225,38 @@ TEST(PermutohedralLattice, WeightSelfExclusionAndAccumulation)
   }
 }
 
+TEST(PermutohedralLattice, PointScaleScalesTheKernelSymmetrically)
+{
+  const std::vector<float>          f = ImageFeatures(16, 3.0, 10.0, 6);
+  const std::size_t                 N = f.size() / 3;
+  torchseg::PermutohedralLattice<3> lattice;
+  Initialize(lattice, f);
+  std::vector<float> in(2 * N);
+  std::vector<float> scale(N);
+  std::vector<float> scaledIn(2 * N);
+  for (std::size_t i = 0; i < N; ++i)
+  {
+    scale[i] = 0.2f + static_cast<float>(i % 7) / 7.0f;
+    for (unsigned int c = 0; c < 2; ++c)
+    {
+      in[2 * i + c] = static_cast<float>((i * 31 + c * 17) % 11) / 11.0f;
+      scaledIn[2 * i + c] = scale[i] * in[2 * i + c];
+    }
+  }
+  // s_i (sum_j k_ij s_j in_j - s_i in_i) computed by the lattice, against the same from scaled input and output.
+  std::vector<float> out(2 * N);
+  std::vector<float> plain(2 * N);
+  lattice.Filter(in.data(), out.data(), 2, 0.7f, true, false, scale.data());
+  lattice.Filter(scaledIn.data(), plain.data(), 2, 0.7f, true);
+  for (std::size_t i = 0; i < N; ++i)
+  {
+    for (unsigned int c = 0; c < 2; ++c)
+    {
+      EXPECT_NEAR(out[2 * i + c], scale[i] * plain[2 * i + c], 1.0e-5f * std::abs(plain[2 * i + c]) + 1.0e-6f);
+    }
+  }
+}
+
 TEST(PermutohedralLattice, WorkUnitsDoNotChangeTheResult)
 {
   const std::vector<float> f = ImageFeatures(96, 4.0, 15.0, 4); // 9216 points: two chunks and more
@@ -288,6 +320,24 @@ TEST(GaussianFilterGrid, EqualsTheExactSumWithPhysicalDistances)
     torchseg::GaussianFilterGrid(input.data(), data.data(), size, spacing, 2, sigma, 4.0, threader);
     std::vector<float> excluded(data.size());
     torchseg::GaussianFilterGrid(input.data(), excluded.data(), size, spacing, 2, sigma, 4.0, threader, 0.5f, true);
+    std::vector<float> normalisedOut(data.size());
+    torchseg::GaussianFilterGrid(
+      input.data(), normalisedOut.data(), size, spacing, 2, sigma, 4.0, threader, 0.5f, true, true);
+    auto Kernel = [&](std::size_t i, std::size_t j) {
+      const double dx = (double(i % size[0]) - double(j % size[0])) * spacing[0];
+      const double dy = (double(i / size[0] % size[1]) - double(j / size[0] % size[1])) * spacing[1];
+      const double dz = (double(i / (size[0] * size[1])) - double(j / (size[0] * size[1]))) * spacing[2];
+      const double r2 = dx * dx + dy * dy + dz * dz;
+      return r2 < 100.0 * sigma * sigma ? std::exp(-r2 / (2 * sigma * sigma)) : 0.0;
+    };
+    std::vector<double> rowSums(N, 0.0);
+    for (std::size_t i = 0; i < N; ++i)
+    {
+      for (std::size_t j = 0; j < N; ++j)
+      {
+        rowSums[i] += Kernel(i, j);
+      }
+    }
     double largest = 0.0;
     for (std::size_t i = 0; i < N; ++i)
     {
@@ -308,6 +358,14 @@ TEST(GaussianFilterGrid, EqualsTheExactSumWithPhysicalDistances)
         }
         largest = std::max(largest, std::abs(data[2 * i + c] - exact) / exact);
         EXPECT_NEAR(excluded[2 * i + c], 0.5 * (exact - input[2 * i + c]), 4.0e-4 * exact);
+        // Symmetric normalisation: sum_j k_ij in_j / sqrt(N_i N_j) - in_i / N_i, N = the sums of k.
+        double normalised = 0.0;
+        for (std::size_t j = 0; j < N; ++j)
+        {
+          normalised += Kernel(i, j) * input[2 * j + c] / std::sqrt(rowSums[i] * rowSums[j]);
+        }
+        normalised -= input[2 * i + c] / rowSums[i];
+        EXPECT_NEAR(normalisedOut[2 * i + c], 0.5 * normalised, 4.0e-4 * std::abs(normalised) + 1.0e-6);
       }
     }
     EXPECT_LT(largest, 4.0e-4) << size[0];
