@@ -125,10 +125,18 @@ function(_torchseg_test_definitions target)
     TORCHSEG_TEST_OUTPUT_DIR="${TORCHSEG_TEST_OUTPUT_DIR}")
 endfunction()
 
-# torchseg_add_gtest(<target> SOURCES <src>... [LIBRARIES <lib>...] [TIMEOUT <s>] [LABELS <l>...]): a GoogleTest
-# executable of the current module, linked with its TEST_DEPENDS; its tests are discovered when ctest runs.
+# torchseg_add_gtest(<target> SOURCES <src>... [LIBRARIES <lib>...] [TIMEOUT <s>] [LABEL <label>]): a GoogleTest
+# executable of the current module, linked with its TEST_DEPENDS; its tests are discovered when ctest runs and carry
+# one ctest label: LABEL (e.g. "display" for tests that need an X display), or else the module's name.
+# (gtest_discover_tests cannot pass a list-valued property through its PRE_TEST script, hence one label.)
 function(torchseg_add_gtest target)
-  cmake_parse_arguments(_t "" "TIMEOUT" "SOURCES;LIBRARIES;LABELS" ${ARGN})
+  cmake_parse_arguments(_t "" "TIMEOUT;LABEL" "SOURCES;LIBRARIES;LABELS" ${ARGN})
+  if(NOT _t_LABEL AND _t_LABELS)
+    list(GET _t_LABELS 0 _t_LABEL)
+  endif()
+  if(NOT _t_LABEL)
+    set(_t_LABEL ${itk-module})
+  endif()
   if(NOT _t_TIMEOUT)
     set(_t_TIMEOUT 300)
   endif()
@@ -140,7 +148,7 @@ function(torchseg_add_gtest target)
     DISCOVERY_MODE PRE_TEST
     DISCOVERY_TIMEOUT 60
     WORKING_DIRECTORY ${TORCHSEG_TEST_OUTPUT_DIR}
-    PROPERTIES TIMEOUT ${_t_TIMEOUT} LABELS "${itk-module};${_t_LABELS}")
+    PROPERTIES TIMEOUT ${_t_TIMEOUT} LABELS ${_t_LABEL})
 endfunction()
 
 # torchseg_add_benchmark(<target> SOURCES <src>... [LIBRARIES <lib>...]): a Google Benchmark executable.

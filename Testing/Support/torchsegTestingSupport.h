@@ -31,7 +31,8 @@ RunCommand(const std::string & command, std::string * output = nullptr);
 enum class Orientation
 {
   Identity, //!< axial LPS
-  Flipped,  //!< x and z axes reversed
+  Flipped,  //!< x and z axes reversed (a rotation: determinant +1)
+  Mirrored, //!< x axis reversed only (a reflection: determinant -1)
   Oblique   //!< rotated by a few degrees about two axes
 };
 
@@ -46,6 +47,10 @@ MakeDirection(Orientation orientation)
   {
     d(0, 0) = -1.0;
     d(VDimension - 1, VDimension - 1) = -1.0;
+  }
+  else if (orientation == Orientation::Mirrored)
+  {
+    d(0, 0) = -1.0;
   }
   else if (orientation == Orientation::Oblique)
   {
