@@ -23,8 +23,13 @@ struct BackboneOptions
   int64_t     inputChannels = 3;
   /** Channels of the stem and first stage (64 in the papers); every stage scales with it. */
   int64_t width = 64;
-  /** 32, 16 (layer4 dilated) or 8 (layer3 and layer4 dilated); VGG encoders have 32 only. */
+  /** 32, 16 (layer4 dilated) or 8 (layer3 and layer4 dilated); VGG: 32, or 8 (DeepLab v1: pool4 and pool5 with
+   * stride 1, conv5 with dilation 2). */
   int outputStride = 32;
+  /** ResNet: hybrid dilated convolution (Wang et al. 2018, DUC-HDC): the blocks of a dilated layer cycle through
+   * dilations 1, 2, 5, 9 (layer3, and layer4 at output stride 16) or 5, 9, 17 (layer4 at output stride 8) instead of
+   * one rate, against gridding. */
+  bool hybridDilation = false;
 
   bool
   IsResNet() const
@@ -95,27 +100,32 @@ private:
 TORCH_MODULE(ResNet);
 
 /** \class VGGPoolImpl
- * \brief A 2x2 max pooling placeholder in VGG's "features" sequence (no parameters; keeps torchvision's indices).
+ * \brief A max pooling in VGG's "features" sequence (no parameters; keeps torchvision's indices): 2x2 stride 2, or
+ * 3x3 stride 1 (DeepLab v1's pool4 and pool5 at output stride 8).
  * \ingroup TorchSegNetworks
  */
 class VGGPoolImpl : public torch::nn::Cloneable<VGGPoolImpl>
 {
 public:
+  explicit VGGPoolImpl(int64_t stride = 2)
+    : stride(stride)
+  {}
   void
   reset() override
   {}
   torch::Tensor
   forward(const torch::Tensor & x)
   {
-    return layers::MaxPool(x, 2, 2);
+    return stride == 2 ? layers::MaxPool(x, 2, 2) : layers::MaxPool(x, 3, 1, 1);
   }
+  int64_t stride;
 };
 TORCH_MODULE(VGGPool);
 
 /** What a VGG encoder returns. */
 struct VGGFeatures
 {
-  /** The output of each of the five pooling layers (strides 2, 4, 8, 16, 32). */
+  /** The output of each of the five pooling layers (strides 2, 4, 8, 16, 32; 2, 4, 8, 8, 8 at output stride 8). */
   std::vector<torch::Tensor> pooled;
   /** The argmax indices of each pooling (when requested), for max-unpooling. */
   std::vector<torch::Tensor> indices;
@@ -133,6 +143,7 @@ class VGGImpl : public torch::nn::Module
 public:
   explicit VGGImpl(const BackboneOptions & options);
 
+  /** \a keepIndices (output stride 32 only) keeps the argmax indices of every pooling for max-unpooling. */
   VGGFeatures
   forward(torch::Tensor x, bool keepIndices = false);
 
@@ -151,6 +162,7 @@ public:
 
 private:
   torch::nn::Sequential m_Features{ nullptr };
+  int                   m_OutputStride = 32;
   std::vector<int64_t>  m_Channels;
   std::vector<int>      m_Depths;
 };

@@ -42,6 +42,10 @@ struct ConvOptions
   TORCH_ARG(bool, bias) = true;
   /** A transposed convolution ("deconvolution"); its weight has shape (in, out / groups, k...). */
   TORCH_ARG(bool, transposed) = false;
+  /** Per-axis kernel sizes (D, H, W order) that replace kernel_size, e.g. {15, 1} for GCN's k x 1 convolutions. */
+  TORCH_ARG(std::vector<int64_t>, kernel_shape) = {};
+  /** Per-axis padding that replaces padding. */
+  TORCH_ARG(std::vector<int64_t>, padding_shape) = {};
 };
 
 /** \class ConvImpl
@@ -192,6 +196,11 @@ MaxPoolWithIndices(const torch::Tensor & input, int64_t kernel, int64_t stride);
 /** Places the values at the indices of MaxPoolWithIndices in a zero tensor of spatial size \a size. */
 torch::Tensor
 MaxUnpool(const torch::Tensor & input, const torch::Tensor & indices, torch::IntArrayRef size, int64_t kernel);
+
+/** Rearranges (N, C * f^d, spatial...) into (N, C, spatial * f): PyTorch's pixel_shuffle (same channel order) for
+ * 2D and 3D; DUC's dense upsampling convolution. */
+torch::Tensor
+PixelShuffle(const torch::Tensor & input, int64_t factor);
 
 /** Adaptive average pooling to \a bins per axis. */
 torch::Tensor

@@ -143,14 +143,28 @@ ResNetImpl::ResNetImpl(const BackboneOptions & options)
       layerStride = 1;
     }
     stride *= layerStride;
+    // Hybrid dilated convolution: the blocks of a dilated layer cycle through co-prime-ish rates.
+    std::vector<int64_t> hybrid;
+    if (options.hybridDilation && dilate[layer])
+    {
+      hybrid = (layer == 3 && options.outputStride == 8) ? std::vector<int64_t>{ 5, 9, 17 }
+                                                         : std::vector<int64_t>{ 1, 2, 5, 9 };
+    }
     torch::nn::Sequential sequence;
     const bool            downsample = layerStride != 1 || inChannels != planes * expansion;
-    sequence->push_back(
-      ResNetBlock(d, bottleneck, inChannels, planes, layerStride, dilation, previousDilation, downsample));
+    sequence->push_back(ResNetBlock(d,
+                                    bottleneck,
+                                    inChannels,
+                                    planes,
+                                    layerStride,
+                                    hybrid.empty() ? dilation : hybrid[0],
+                                    hybrid.empty() ? previousDilation : hybrid[0],
+                                    downsample));
     inChannels = planes * expansion;
     for (int b = 1; b < blocks[layer]; ++b)
     {
-      sequence->push_back(ResNetBlock(d, bottleneck, inChannels, planes, 1, dilation, dilation, false));
+      const int64_t rate = hybrid.empty() ? dilation : hybrid[b % hybrid.size()];
+      sequence->push_back(ResNetBlock(d, bottleneck, inChannels, planes, 1, rate, rate, false));
     }
     m_Layers.push_back(register_module("layer" + std::to_string(layer + 1), sequence));
     m_Channels.push_back(inChannels);
@@ -191,26 +205,32 @@ VGGImpl::VGGImpl(const BackboneOptions & options)
   {
     itkGenericExceptionMacro(<< "Backbone \"" << options.name << "\" is not a VGG");
   }
-  if (options.outputStride != 32)
+  if (options.outputStride != 32 && options.outputStride != 8)
   {
-    itkGenericExceptionMacro(<< "VGG output stride " << options.outputStride << " is not 32");
+    itkGenericExceptionMacro(<< "VGG output stride " << options.outputStride << " is not 32 or 8");
   }
+  m_OutputStride = options.outputStride;
   const int64_t w = options.width;
   m_Channels = { w, 2 * w, 4 * w, 8 * w, 8 * w };
   m_Features = register_module("features", torch::nn::Sequential());
   int64_t in = options.inputChannels;
   for (size_t stage = 0; stage < m_Depths.size(); ++stage)
   {
+    // At output stride 8 (DeepLab v1) pool4 and pool5 keep the resolution and conv5 dilates by 2.
+    const bool    dilated = options.outputStride == 8 && stage == 4;
+    const int64_t dilation = dilated ? 2 : 1;
     for (int i = 0; i < m_Depths[stage]; ++i)
     {
       // torchvision's VGG convolutions keep their bias even before batch normalisation.
-      m_Features->push_back(
-        layers::Conv(layers::ConvOptions(options.dimensions, in, m_Channels[stage], 3).padding(1).bias(true)));
+      m_Features->push_back(layers::Conv(layers::ConvOptions(options.dimensions, in, m_Channels[stage], 3)
+                                           .padding(dilation)
+                                           .dilation(dilation)
+                                           .bias(true)));
       m_Features->push_back(layers::BatchNorm(m_Channels[stage]));
       m_Features->push_back(torch::nn::ReLU(torch::nn::ReLUOptions().inplace(true)));
       in = m_Channels[stage];
     }
-    m_Features->push_back(VGGPool());
+    m_Features->push_back(VGGPool(options.outputStride == 8 && stage >= 3 ? 1 : 2));
   }
   layers::InitializeKaimingFanOut(*this);
 }
@@ -218,6 +238,7 @@ VGGImpl::VGGImpl(const BackboneOptions & options)
 VGGFeatures
 VGGImpl::forward(torch::Tensor x, bool keepIndices)
 {
+  TORCH_CHECK(!keepIndices || m_OutputStride == 32, "VGG: pooling indices need output stride 32");
   VGGFeatures out;
   for (auto & module : *m_Features)
   {
@@ -232,7 +253,7 @@ VGGImpl::forward(torch::Tensor x, bool keepIndices)
       }
       else
       {
-        x = layers::MaxPool(x, 2, 2);
+        x = module.forward<torch::Tensor>(x);
       }
       out.pooled.push_back(x);
     }

@@ -59,9 +59,19 @@ ConvImpl::reset()
   {
     shape = { options.out_channels(), options.in_channels() / options.groups() };
   }
+  if (!options.kernel_shape().empty() && options.kernel_shape().size() != static_cast<size_t>(options.dimensions()))
+  {
+    itkGenericExceptionMacro(<< "Convolution: kernel shape of " << options.kernel_shape().size() << " axes for "
+                             << options.dimensions() << "D");
+  }
+  if (!options.padding_shape().empty() && options.padding_shape().size() != static_cast<size_t>(options.dimensions()))
+  {
+    itkGenericExceptionMacro(<< "Convolution: padding of " << options.padding_shape().size() << " axes for "
+                             << options.dimensions() << "D");
+  }
   for (int d = 0; d < options.dimensions(); ++d)
   {
-    shape.push_back(options.kernel_size());
+    shape.push_back(options.kernel_shape().empty() ? options.kernel_size() : options.kernel_shape()[d]);
   }
   weight = register_parameter("weight", torch::empty(shape));
   if (options.bias())
@@ -88,18 +98,19 @@ ConvImpl::forward(const torch::Tensor & input)
 {
   const int d = options.dimensions();
   CheckDimensions(input, d, options.transposed() ? "ConvTranspose" : "Conv");
-  torch::Tensor output = torch::convolution(input,
-                                            weight,
-                                            bias,
-                                            Repeat(options.stride(), d),
-                                            Repeat(options.padding(), d),
-                                            Repeat(options.dilation(), d),
-                                            options.transposed(),
-                                            Repeat(0, d),
-                                            options.groups());
+  torch::Tensor output =
+    torch::convolution(input,
+                       weight,
+                       bias,
+                       Repeat(options.stride(), d),
+                       options.padding_shape().empty() ? Repeat(options.padding(), d) : options.padding_shape(),
+                       Repeat(options.dilation(), d),
+                       options.transposed(),
+                       Repeat(0, d),
+                       options.groups());
   if (ConvolutionFlopCounter::IsActive())
   {
-    const double kernel = std::pow(static_cast<double>(options.kernel_size()), d);
+    const double kernel = static_cast<double>(weight.numel() / (weight.size(0) * weight.size(1)));
     // Each output (or, transposed, each input) element takes in/groups (out/groups) kernel-sized dot products.
     const double macs = options.transposed()
                           ? static_cast<double>(input.numel()) * (options.out_channels() / options.groups()) * kernel
@@ -113,9 +124,13 @@ void
 ConvImpl::pretty_print(std::ostream & stream) const
 {
   stream << "torchseg::" << (options.transposed() ? "ConvTranspose" : "Conv") << options.dimensions() << "d("
-         << options.in_channels() << ", " << options.out_channels() << ", kernel_size=" << options.kernel_size()
+         << options.in_channels() << ", " << options.out_channels() << ", kernel_size=" << weight.sizes().slice(2)
          << ", stride=" << options.stride();
-  if (options.padding() != 0)
+  if (!options.padding_shape().empty())
+  {
+    stream << ", padding=" << c10::IntArrayRef(options.padding_shape());
+  }
+  else if (options.padding() != 0)
   {
     stream << ", padding=" << options.padding();
   }
@@ -463,6 +478,40 @@ MaxUnpool(const torch::Tensor & input, const torch::Tensor & indices, torch::Int
     return torch::max_unpool2d(input, indices, size);
   }
   return torch::max_unpool3d(input, indices, size, Repeat(kernel, 3), Repeat(0, 3));
+}
+
+torch::Tensor
+PixelShuffle(const torch::Tensor & input, int64_t factor)
+{
+  const int64_t d = input.dim() - 2;
+  int64_t       blocks = 1;
+  for (int64_t i = 0; i < d; ++i)
+  {
+    blocks *= factor;
+  }
+  TORCH_CHECK(input.size(1) % blocks == 0,
+              "PixelShuffle: channels of ",
+              input.sizes(),
+              " are not a multiple of ",
+              factor,
+              "^",
+              d);
+  // (N, C, f, ..., f, S0, ..., Sd-1) -> (N, C, S0, f, S1, f, ...) -> (N, C, S0 f, S1 f, ...)
+  std::vector<int64_t> split{ input.size(0), input.size(1) / blocks };
+  std::vector<int64_t> order{ 0, 1 };
+  std::vector<int64_t> merged{ input.size(0), input.size(1) / blocks };
+  for (int64_t i = 0; i < d; ++i)
+  {
+    split.push_back(factor);
+  }
+  for (int64_t i = 0; i < d; ++i)
+  {
+    split.push_back(input.size(2 + i));
+    order.push_back(2 + d + i);
+    order.push_back(2 + i);
+    merged.push_back(input.size(2 + i) * factor);
+  }
+  return input.reshape(split).permute(order).reshape(merged);
 }
 
 torch::Tensor

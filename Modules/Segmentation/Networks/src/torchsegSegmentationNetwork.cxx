@@ -1,8 +1,10 @@
 #include "torchsegSegmentationNetwork.h"
 
 #include "torchsegDeepLab.h"
+#include "torchsegDilatedNetworks.h"
 #include "torchsegFCN.h"
 #include "torchsegNetworkOptionReader.h"
+#include "torchsegRefinementNetworks.h"
 #include "torchsegSegNet.h"
 #include "torchsegTensorBridge.h"
 #include "torchsegUNet.h"
@@ -94,6 +96,12 @@ Architectures()
     { "deconvnet", 0, Read<EncoderDecoderOptions>, Make<DeconvNet> },
     { "unet2d", 2, Read<UNetOptions>, Make<UNet> },
     { "unet3d", 3, Read<UNetOptions>, Make<UNet> },
+    { "deeplabv1", 0, Read<DilatedNetworkOptions>, Make<DeepLabV1> },
+    { "deeplabv2", 0, Read<DilatedNetworkOptions>, Make<DeepLabV2> },
+    { "ducHdc", 0, Read<DilatedNetworkOptions>, Make<DUCHDC> },
+    { "denseaspp", 0, Read<DilatedNetworkOptions>, Make<DenseASPP> },
+    { "gcn", 0, Read<RefinementNetworkOptions>, Make<GCN> },
+    { "refinenet", 0, Read<RefinementNetworkOptions>, Make<RefineNet> },
   };
   return architectures;
 }

@@ -20,6 +20,19 @@ using torchseg::NetworkOptions;
 using torchseg::layers::Upsample;
 using torchseg::layers::UpsamplingMode;
 
+int64_t
+DilationOf(const torch::nn::Module & module, const std::string & name)
+{
+  for (const auto & item : module.named_modules())
+  {
+    if (item.key() == name)
+    {
+      return item.value()->as<torchseg::layers::ConvImpl>()->options.dilation();
+    }
+  }
+  return -1;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Upsampling
 
@@ -235,6 +248,70 @@ TEST(Layers, MaxUnpoolingPutsEachMaximumBackWhereItCameFrom)
   }
 }
 
+TEST(Layers, PixelShuffleMatchesLibTorchIn2DAndInterleavesIn3D)
+{
+  const auto input = torch::randn({ 2, 3 * 4, 5, 7 });
+  EXPECT_TRUE(torch::equal(torchseg::layers::PixelShuffle(input, 2), torch::pixel_shuffle(input, 2)));
+  // 3D, one class, factor 2: channel c = 4 dz + 2 dy + dx lands at (2z + dz, 2y + dy, 2x + dx).
+  const auto volume = torch::arange(8, torch::kFloat32).view({ 1, 8, 1, 1, 1 });
+  const auto shuffled = torchseg::layers::PixelShuffle(volume, 2);
+  ASSERT_EQ(shuffled.sizes(), (std::vector<int64_t>{ 1, 1, 2, 2, 2 }));
+  for (int z = 0; z < 2; ++z)
+    for (int y = 0; y < 2; ++y)
+      for (int x = 0; x < 2; ++x)
+        EXPECT_EQ(shuffled[0][0][z][y][x].item<float>(), 4 * z + 2 * y + x);
+}
+
+TEST(Backbones, HybridDilationCyclesTheRates)
+{
+  NetworkOptions o;
+  o.architecture = "ducHdc";
+  o.options = { { "backbone", "resnet101" }, { "width", 2 } };
+  auto network = torchseg::CreateNetwork(o);
+  // layer3 (23 blocks) cycles 1, 2, 5, 9; layer4 5, 9, 17 (output stride 8).
+  const int64_t layer3[] = { 1, 2, 5, 9, 1, 2 };
+  for (int b = 0; b < 6; ++b)
+  {
+    EXPECT_EQ(DilationOf(*network, "backbone.layer3." + std::to_string(b) + ".conv2"), layer3[b]) << b;
+  }
+  EXPECT_EQ(DilationOf(*network, "backbone.layer4.0.conv2"), 5);
+  EXPECT_EQ(DilationOf(*network, "backbone.layer4.2.conv2"), 17);
+  // 3 classes x 8^2 sub-pixel positions
+  EXPECT_EQ(network->named_parameters()["duc.weight"].size(0), 3 * 64);
+}
+
+TEST(Backbones, DeepLabV1KeepsStride8WithDilatedConv5AndLargeFieldOfView)
+{
+  NetworkOptions o;
+  o.architecture = "deeplabv1";
+  o.inputChannels = 3;
+  o.options = { { "width", 2 } };
+  auto network = torchseg::CreateNetwork(o);
+  // VGG-16 features: conv5_1 is features.34 (13 convs x 3 modules + 4 pools before it... index 34 in vgg16_bn)
+  EXPECT_EQ(DilationOf(*network, "backbone.features.34"), 2);
+  EXPECT_EQ(DilationOf(*network, "backbone.features.24"), 1); // conv4_1
+  EXPECT_EQ(DilationOf(*network, "classifier.0"), 12);
+  EXPECT_EQ(network->named_parameters()["classifier.0.weight"].size(0), 32); // 16 x width
+  EXPECT_EQ(network->GetOptions().options, (nlohmann::json{ { "backbone", "vgg16" }, { "width", 2 } }));
+}
+
+TEST(Backbones, GlobalConvolutionHasSeparableLargeKernels)
+{
+  NetworkOptions o;
+  o.architecture = "gcn";
+  o.spatialDimensions = 3;
+  o.options = { { "backbone", "resnet18" }, { "width", 2 } };
+  auto       network = torchseg::CreateNetwork(o);
+  const auto params = network->named_parameters();
+  EXPECT_EQ(network->GetOptions().options.at("kernelSize"), 7);
+  EXPECT_EQ(params["gcn.0.left.0.weight"].sizes(), (std::vector<int64_t>{ 3, 2, 7, 1, 1 }));
+  EXPECT_EQ(params["gcn.0.left.2.weight"].sizes(), (std::vector<int64_t>{ 3, 3, 1, 1, 7 }));
+  EXPECT_EQ(params["gcn.3.right.0.weight"].sizes(), (std::vector<int64_t>{ 3, 16, 1, 1, 7 }));
+  EXPECT_EQ(params["upsample.4.weight"].sizes(), (std::vector<int64_t>{ 3, 3, 4, 4, 4 }));
+  o.options["kernelSize"] = 8;
+  EXPECT_THROW(torchseg::CreateNetwork(o), itk::ExceptionObject);
+}
+
 TEST(Backbones, ResNetStridesFollowTheOutputStride)
 {
   for (const int os : { 8, 16, 32 })
@@ -255,19 +332,6 @@ TEST(Backbones, ResNetStridesFollowTheOutputStride)
     }
     EXPECT_EQ(features[3].size(1), 16);
   }
-}
-
-int64_t
-DilationOf(const torch::nn::Module & module, const std::string & name)
-{
-  for (const auto & item : module.named_modules())
-  {
-    if (item.key() == name)
-    {
-      return item.value()->as<torchseg::layers::ConvImpl>()->options.dilation();
-    }
-  }
-  return -1;
 }
 
 TEST(Backbones, DeepLabAtrousRatesDoubleAtOutputStride8)
