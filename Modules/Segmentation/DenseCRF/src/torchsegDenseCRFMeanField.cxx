@@ -230,8 +230,8 @@ SecondsSince(std::chrono::steady_clock::time_point start)
  * is subtracted. */
 TORCHSEG_VECTOR_CLONES void
 ConvolveBlock(const float * p, std::size_t B, std::size_t stride, std::size_t L, const float * w, std::size_t radius,
-              const float * scale, const float * selfLower, float * output, const float * input, bool last,
-              bool excludeSelf, float weight)
+              const float * scale, const float * scaleExpanded, const float * selfLower, float * output,
+              const float * input, bool last, bool excludeSelf, float weight)
 {
   constexpr std::size_t chunk = 256;
   float                 sum[chunk];
@@ -261,6 +261,17 @@ ConvolveBlock(const float * p, std::size_t B, std::size_t stride, std::size_t L,
         {
           sum[t] += wk * (before[t] + after[t]);
         }
+      }
+      if (scaleExpanded && !last)
+      {
+        // A contiguous block (lines of a few values along x): one factor per value, vectorised.
+        const float * f = scaleExpanded + t0;
+        float *       out = destination + t0;
+        for (std::size_t t = 0; t < n; ++t)
+        {
+          out[t] = f[t] * sum[t];
+        }
+        continue;
       }
       // Runs of positions within one line position l (B values each) share the output factor.
       for (std::size_t t = 0; t < n;)
@@ -424,6 +435,16 @@ GaussianFilterGrid(const float * input, float * output, const std::vector<std::s
     const std::size_t radius = kernels[axis].size() - 1;
     const float *     w = kernels[axis].data();
     const float *     scale = normalise ? factors[axis].data() : nullptr;
+    // Blocks that are whole contiguous lines (stride <= 256, as along x) get their factors one per value.
+    std::vector<float> expanded;
+    if (normalise && stride <= 256)
+    {
+      expanded.resize(L * stride);
+      for (std::size_t l = 0; l < L; ++l)
+      {
+        std::fill_n(&expanded[l * stride], stride, factors[axis][l]);
+      }
+    }
     // Lines along the axis in blocks of up to 256 adjacent lines (the whole line of interleaved components along x):
     // gathered into a scratch [L][B] padded with `radius` zero rows on both sides, so that the symmetric sums
     // w0 p[t] + sum_k wk (p[t - kB] + p[t + kB]) run over contiguous memory without bounds.
@@ -439,7 +460,15 @@ GaussianFilterGrid(const float * input, float * output, const std::vector<std::s
         const std::size_t B = std::min(block, stride - s0);
         const std::size_t offset = o * stride * L + s0;
         float *           p = scratch.data() + radius * B;
-        for (std::size_t l = 0; l < L; ++l)
+        if (!expanded.empty())
+        {
+          const float * from = source + offset;
+          for (std::size_t t = 0; t < L * B; ++t)
+          {
+            p[t] = expanded[t] * from[t];
+          }
+        }
+        for (std::size_t l = 0; expanded.empty() && l < L; ++l)
         {
           const float * from = source + offset + l * stride;
           float *       to = p + l * B;
@@ -466,6 +495,7 @@ GaussianFilterGrid(const float * input, float * output, const std::vector<std::s
                       w,
                       radius,
                       scale,
+                      expanded.empty() ? nullptr : expanded.data(),
                       selfLower.empty() ? nullptr : selfLower.data() + s0,
                       output + offset,
                       input + offset,
