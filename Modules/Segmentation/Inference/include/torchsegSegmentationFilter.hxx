@@ -156,7 +156,6 @@ SegmentationFilter<TInputImage, TOutputImage>::GenerateData()
 {
   using FloatImageType = itk::Image<float, 3>;
   using LabelImageType = itk::Image<uint8_t, 3>;
-  this->PrepareModel();
   const TInputImage * input = this->GetInput();
   const auto          region = input->GetLargestPossibleRegion();
 

@@ -330,9 +330,10 @@ public:
         m_ModelPerInput[i] = 1.0;
       }
     }
-    m_View = ImageToTensorView(input);
-    m_ReorientedView =
-      m_View.permute({ 2 - m_Orientation.perm[2], 2 - m_Orientation.perm[1], 2 - m_Orientation.perm[0] });
+    m_ForwardMap = MakeLinearMap(m_Size[2], m_ModelSize[2], 1.0 / m_ModelPerInput[2]);
+    // A view of the input's buffer (no copy) with the axes in the reoriented order; flips are applied per slab.
+    m_ReorientedView = ImageToTensorView(input).permute(
+      { 2 - m_Orientation.perm[2], 2 - m_Orientation.perm[1], 2 - m_Orientation.perm[0] });
     m_PadValue = static_cast<float>(this->Normalize(torch::full({ 1 }, -1024.0f)).item<float>());
     m_BatchSize = options.batchSize > 0 ? options.batchSize : (m_Dimension == 2 ? 4 : 1);
     m_Gaussian = options.gaussianWeighting;
@@ -489,24 +490,13 @@ private:
   torch::Tensor
   ModelGridInput(int64_t a, int64_t b)
   {
-    const LinearMap & map = this->ForwardMap();
-    const int64_t     lo = map.lo[a];
-    const int64_t     hi = map.hi[b - 1] + 1;
-    torch::Tensor     slices = InterpolateSlices(this->ReorientedSlab(lo, hi), lo, map, a, b);
+    const int64_t lo = m_ForwardMap.lo[a];
+    const int64_t hi = m_ForwardMap.hi[b - 1] + 1;
+    torch::Tensor slices = InterpolateSlices(this->ReorientedSlab(lo, hi), lo, m_ForwardMap, a, b);
     slices =
       ResampleInPlane(slices.unsqueeze(1), m_ModelSize[1], m_ModelSize[0], m_ModelPerInput[1], m_ModelPerInput[0])
         .squeeze(1);
     return this->Normalize(slices);
-  }
-
-  const LinearMap &
-  ForwardMap()
-  {
-    if (m_ForwardMap.lo.empty())
-    {
-      m_ForwardMap = MakeLinearMap(m_Size[2], m_ModelSize[2], 1.0 / m_ModelPerInput[2]);
-    }
-    return m_ForwardMap;
   }
 
   /** Softmax probabilities of \a x (N, C, spatial...) on the CPU, averaged over the mirrorings when asked. */
@@ -916,7 +906,6 @@ private:
   int64_t               m_Size[3] = { 0, 0, 0 };                //!< reoriented input grid, ITK order
   int64_t               m_ModelSize[3] = { 0, 0, 0 };           //!< the model's grid, ITK order
   double                m_ModelPerInput[3] = { 1.0, 1.0, 1.0 }; //!< model voxels per input voxel, ITK order
-  torch::Tensor         m_View;
   torch::Tensor         m_ReorientedView;
   float                 m_PadValue = 0.0f;
   int64_t               m_BatchSize = 1;

@@ -243,12 +243,14 @@ TEST_P(KnownOutput, ModelGivesExactLabelsOnEveryOrientation)
   const int  dimensions = GetParam();
   const auto model =
     ScriptModel("nearest" + std::to_string(dimensions), NearestCentreSource(0), Metadata(dimensions, 3));
-  const Orientation orientations[] = { Orientation::Identity, Orientation::Flipped, Orientation::Oblique };
-  for (int o = 0; o < 4; ++o)
+  const Orientation orientations[] = {
+    Orientation::Identity, Orientation::Flipped, Orientation::Mirrored, Orientation::Oblique
+  };
+  for (int o = 0; o < 5; ++o)
   {
     SCOPED_TRACE("orientation " + std::to_string(o));
-    auto image = MakeCT({ { 23, 19, 7 } }, { 0.8, 0.7, 2.5 }, o < 3 ? orientations[o] : Orientation::Identity);
-    if (o == 3)
+    auto image = MakeCT({ { 23, 19, 7 } }, { 0.8, 0.7, 2.5 }, o < 4 ? orientations[o] : Orientation::Identity);
+    if (o == 4)
     {
       image->SetDirection(PermutedDirection());
     }
@@ -293,9 +295,23 @@ struct GeometryCase
 std::string
 GeometryName(const ::testing::TestParamInfo<GeometryCase> & info)
 {
-  static const char * const names[] = { "Identity", "Flipped", "Oblique" };
-  return std::to_string(info.param.dimensions) + "D" +
-         (info.param.permuted ? "Permuted" : names[static_cast<int>(info.param.orientation)]);
+  std::string name = std::to_string(info.param.dimensions) + "D";
+  if (info.param.permuted)
+  {
+    return name + "Permuted";
+  }
+  switch (info.param.orientation)
+  {
+    case Orientation::Identity:
+      return name + "Identity";
+    case Orientation::Flipped:
+      return name + "Flipped";
+    case Orientation::Mirrored:
+      return name + "Mirrored";
+    case Orientation::Oblique:
+      return name + "Oblique";
+  }
+  return name;
 }
 
 class Geometry : public ::testing::TestWithParam<GeometryCase>
@@ -362,7 +378,8 @@ INSTANTIATE_TEST_SUITE_P(
   ::testing::Values(GeometryCase{ 2, Orientation::Identity, false }, GeometryCase{ 2, Orientation::Flipped, false },
                     GeometryCase{ 2, Orientation::Oblique, false }, GeometryCase{ 2, Orientation::Identity, true },
                     GeometryCase{ 3, Orientation::Flipped, false }, GeometryCase{ 3, Orientation::Oblique, false },
-                    GeometryCase{ 3, Orientation::Identity, true }),
+                    GeometryCase{ 3, Orientation::Identity, true }, GeometryCase{ 2, Orientation::Mirrored, false },
+                    GeometryCase{ 3, Orientation::Mirrored, false }),
   GeometryName);
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -380,13 +397,15 @@ TEST(Inference, NetworkSeesTheNearestCanonicalView)
   ras["torchseg"]["orientation"] = "RAS";
   auto rasModel = ScriptModel("rampRAS", ramp, ras);
 
-  for (int o = 0; o < 4; ++o)
+  const Orientation orientations[] = {
+    Orientation::Identity, Orientation::Flipped, Orientation::Mirrored, Orientation::Oblique, Orientation::Identity
+  };
+  for (int o = 0; o < 5; ++o)
   {
     SCOPED_TRACE("orientation " + std::to_string(o));
-    const Orientation orientation =
-      o == 1 ? Orientation::Flipped : (o == 2 ? Orientation::Oblique : Orientation::Identity);
-    auto image = MakeCT({ { 12, 10, 3 } }, { 1.0, 1.0, 3.0 }, orientation);
-    if (o == 3)
+    const Orientation orientation = orientations[o];
+    auto              image = MakeCT({ { 12, 10, 3 } }, { 1.0, 1.0, 3.0 }, orientation);
+    if (o == 4)
     {
       image->SetDirection(PermutedDirection());
     }
@@ -402,14 +421,14 @@ TEST(Inference, NetworkSeesTheNearestCanonicalView)
         const auto i = it.GetIndex();
         // The index axis nearest to the patient's left-right axis, and which way along it is left.
         int expected;
-        if (o == 3)
+        if (o == 4)
         {
           // Index y runs to physical -x (right): left is small y. 10 rows: the halves split at 4.5.
           expected = (i[1] < 4.5) == towardsLeft;
         }
         else
         {
-          const bool leftIsLargeX = orientation != Orientation::Flipped;
+          const bool leftIsLargeX = orientation != Orientation::Flipped && orientation != Orientation::Mirrored;
           expected = ((i[0] > 5.5) == leftIsLargeX) == towardsLeft;
         }
         ++checked;
