@@ -32,7 +32,7 @@ namespace torchseg
  *
  * Initialize() embeds the points once (in parallel: each work unit builds a hash table of the vertices of its own
  * contiguous range of points, and the tables are merged); each Filter() call then costs two passes over the stored
- * vertex indices and weights plus a blur of the M vertices. Filter() may be called concurrently on one lattice.
+ * vertex indices and weights plus a blur of the M vertices, on the same work units.
  *
  * Instantiated for feature dimensions 1 to 5.
  * \ingroup TorchSegDenseCRF
