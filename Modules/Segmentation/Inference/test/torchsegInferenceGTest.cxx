@@ -7,7 +7,13 @@
 #include "torchsegTensorBridge.h"
 #include "torchsegTestingSupport.h"
 
+#include "torchsegImageIO.h"
+
+#include "itkBinaryThresholdImageFilter.h"
 #include "itkCommand.h"
+#include "itkConnectedComponentImageFilter.h"
+#include "itkImageFileReader.h"
+#include "itkImageFileWriter.h"
 
 #include <torch/cuda.h>
 #include "itkImageRegionConstIterator.h"
@@ -769,4 +775,67 @@ TEST(Inference, BadInputsAreClearErrors)
   good->Modified();
   good->Update();
   EXPECT_EQ(good->GetModel(), loaded);
+}
+
+TEST(Inference, RunsOnceInsideAStreamingPipeline)
+{
+  // reader -> segmentation -> connected components -> writer, and reader -> segmentation -> threshold -> a writer
+  // that streams in 3 pieces: the network runs once, on the whole volume, and both results are right.
+  const auto model = ScriptModel("pipeline", NearestCentreSource(0), Metadata(2, 3));
+  auto       image = MakeCT({ { 16, 12, 9 } }, { 1.0, 1.0, 2.0 }, Orientation::Flipped);
+  image->FillBuffer(-1000.0f);
+  for (itk::ImageRegionIteratorWithIndex<CTImage> it(image, image->GetLargestPossibleRegion()); !it.IsAtEnd(); ++it)
+  {
+    const auto i = it.GetIndex();
+    if ((i[0] < 5 || i[0] > 10) && i[1] > 2 && i[1] < 9 && i[2] > 1 && i[2] < 7)
+    {
+      it.Set(1000.0f); // two separate boxes of class 2
+    }
+  }
+  const auto ctPath = OutputPath("ct.mha");
+  torchseg::WriteImageFile(image.GetPointer(), ctPath.string());
+
+  auto reader = itk::ImageFileReader<CTImage>::New();
+  reader->SetFileName(ctPath.string());
+  auto segment = Filter::New();
+  segment->SetInput(reader->GetOutput());
+  segment->SetModel(model);
+  int  runs = 0;
+  auto counter = itk::CStyleCommand::New();
+  counter->SetClientData(&runs);
+  counter->SetCallback([](itk::Object *, const itk::EventObject &, void * data) { ++*static_cast<int *>(data); });
+  segment->AddObserver(itk::StartEvent(), counter);
+
+  using ComponentImage = itk::Image<uint32_t, 3>;
+  auto components = itk::ConnectedComponentImageFilter<LabelImage, ComponentImage>::New();
+  components->SetInput(segment->GetOutput());
+  auto componentWriter = itk::ImageFileWriter<ComponentImage>::New();
+  componentWriter->SetInput(components->GetOutput());
+  const auto componentPath = OutputPath("components.mha");
+  componentWriter->SetFileName(componentPath.string());
+  componentWriter->Update();
+  EXPECT_EQ(components->GetObjectCount(), 2u);
+
+  auto threshold = itk::BinaryThresholdImageFilter<LabelImage, LabelImage>::New();
+  threshold->SetInput(segment->GetOutput());
+  threshold->SetLowerThreshold(2);
+  threshold->SetUpperThreshold(2);
+  threshold->SetInsideValue(1);
+  threshold->SetOutsideValue(0);
+  auto writer = itk::ImageFileWriter<LabelImage>::New();
+  writer->SetInput(threshold->GetOutput());
+  writer->SetNumberOfStreamDivisions(3);
+  const auto maskPath = OutputPath("mask.mha");
+  writer->SetFileName(maskPath.string());
+  writer->Update();
+  EXPECT_EQ(runs, 1);
+
+  const auto mask = torchseg::ReadImageFile<uint8_t, 3>(maskPath.string());
+  ExpectSameGeometry(mask, image);
+  std::size_t wrong = 0;
+  for (itk::ImageRegionConstIterator<LabelImage> it(mask, mask->GetLargestPossibleRegion()); !it.IsAtEnd(); ++it)
+  {
+    wrong += (it.Get() == 1) != (image->GetPixel(it.GetIndex()) > 0.0f) ? 1 : 0;
+  }
+  EXPECT_EQ(wrong, 0u);
 }
