@@ -19,6 +19,28 @@ Repeat(int64_t value, int dimensions)
   return std::vector<int64_t>(static_cast<size_t>(dimensions), value);
 }
 
+/** A convolution through oneDNN whenever no gradient is needed: LibTorch 1.13's heuristic sends single-sample
+ * 3D inputs with fewer than 20480 N*C*D*H elements to its slow single-threaded im2col path (aten::slow_conv3d). */
+torch::Tensor
+Convolve(const torch::Tensor & input, const torch::Tensor & weight, const torch::Tensor & bias,
+         torch::IntArrayRef stride, torch::IntArrayRef padding, torch::IntArrayRef dilation, int64_t groups)
+{
+  const bool noGradient = c10::InferenceMode::is_enabled() || !torch::GradMode::is_enabled() ||
+                          (!input.requires_grad() && !weight.requires_grad());
+  if (noGradient && input.device().is_cpu() && input.scalar_type() == torch::kFloat32 &&
+      weight.scalar_type() == torch::kFloat32 && at::globalContext().userEnabledMkldnn())
+  {
+    return at::mkldnn_convolution(input.contiguous(),
+                                  weight.contiguous(),
+                                  bias.defined() ? c10::optional<torch::Tensor>(bias) : c10::nullopt,
+                                  padding,
+                                  stride,
+                                  dilation,
+                                  groups);
+  }
+  return torch::convolution(input, weight, bias, stride, padding, dilation, false, Repeat(0, stride.size()), groups);
+}
+
 void
 CheckDimensions(const torch::Tensor & input, int dimensions, const char * layer)
 {
@@ -98,16 +120,51 @@ ConvImpl::forward(const torch::Tensor & input)
 {
   const int d = options.dimensions();
   CheckDimensions(input, d, options.transposed() ? "ConvTranspose" : "Conv");
-  torch::Tensor output =
-    torch::convolution(input,
-                       weight,
-                       bias,
-                       Repeat(options.stride(), d),
-                       options.padding_shape().empty() ? Repeat(options.padding(), d) : options.padding_shape(),
-                       Repeat(options.dilation(), d),
-                       options.transposed(),
-                       Repeat(0, d),
-                       options.groups());
+  const std::vector<int64_t> padding =
+    options.padding_shape().empty() ? Repeat(options.padding(), d) : options.padding_shape();
+  torch::Tensor output;
+  if (options.transposed() && options.kernel_shape().empty() && options.kernel_size() == options.stride() &&
+      options.kernel_size() > 1 && options.padding() == 0 && options.padding_shape().empty() &&
+      options.dilation() == 1 && options.groups() == 1)
+  {
+    // A transposed convolution whose kernel equals its stride (U-Net's upsampling) writes disjoint k^d blocks:
+    // a 1^d convolution to out * k^d channels and a pixel shuffle compute it exactly, and LibTorch 1.13 runs
+    // that through oneDNN instead of its slow transposed-convolution path.
+    const int64_t        k = options.kernel_size();
+    std::vector<int64_t> shape{ -1, options.in_channels() };
+    for (int i = 0; i < d; ++i)
+    {
+      shape.push_back(1);
+    }
+    // (in, out, k...) -> (out, k..., in) -> (out * k^d, in, 1...)
+    std::vector<int64_t> permutation{ 1 };
+    for (int i = 0; i < d; ++i)
+    {
+      permutation.push_back(2 + i);
+    }
+    permutation.push_back(0);
+    const torch::Tensor pointwise = weight.permute(permutation).reshape(shape);
+    const int64_t       blocks = pointwise.size(0) / options.out_channels();
+    const torch::Tensor pointwiseBias = bias.defined() ? bias.repeat_interleave(blocks) : torch::Tensor();
+    output = PixelShuffle(Convolve(input, pointwise, pointwiseBias, Repeat(1, d), Repeat(0, d), Repeat(1, d), 1), k);
+  }
+  else if (options.transposed())
+  {
+    output = torch::convolution(input,
+                                weight,
+                                bias,
+                                Repeat(options.stride(), d),
+                                padding,
+                                Repeat(options.dilation(), d),
+                                true,
+                                Repeat(0, d),
+                                options.groups());
+  }
+  else
+  {
+    output = Convolve(
+      input, weight, bias, Repeat(options.stride(), d), padding, Repeat(options.dilation(), d), options.groups());
+  }
   if (ConvolutionFlopCounter::IsActive())
   {
     const double kernel = static_cast<double>(weight.numel() / (weight.size(0) * weight.size(1)));

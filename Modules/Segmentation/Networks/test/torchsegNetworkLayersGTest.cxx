@@ -213,6 +213,48 @@ TEST(Layers, FlopCounterCountsTwoFlopsPerMultiplyAdd)
   EXPECT_DOUBLE_EQ(upsampling.GetFlops(), 2.0 * 36 * 3 * 16);
 }
 
+TEST(Layers, ConvolutionsEqualLibTorchsOwnInEveryPath)
+{
+  torch::manual_seed(9);
+  for (const int d : { 2, 3 })
+  {
+    std::vector<int64_t> shape{ 2, 6, 5, 7 };
+    if (d == 3)
+    {
+      shape.push_back(4);
+    }
+    const auto input = torch::randn(shape);
+    // Transposed with kernel == stride: computed as a pointwise convolution and a pixel shuffle.
+    torchseg::layers::Conv up(torchseg::layers::ConvOptions(d, 6, 4, 2).stride(2).transposed(true));
+    // A strided, dilated and a single-sample convolution (oneDNN when no gradient is needed).
+    torchseg::layers::Conv conv(torchseg::layers::ConvOptions(d, 6, 4, 3).stride(2).padding(2).dilation(2));
+    const auto             reference = [&](bool transposed, const torch::Tensor & x) {
+      torchseg::layers::ConvImpl & c = transposed ? *up : *conv;
+      return transposed
+                           ? (d == 2 ? torch::conv_transpose2d(x, c.weight, c.bias, 2)
+                                     : torch::conv_transpose3d(x, c.weight, c.bias, 2))
+                           : (d == 2 ? torch::conv2d(x, c.weight, c.bias, 2, 2, 2) : torch::conv3d(x, c.weight, c.bias, 2, 2, 2));
+    };
+    for (const bool transposed : { true, false })
+    {
+      auto & layer = transposed ? up : conv;
+      {
+        torch::InferenceMode guard;
+        EXPECT_TRUE(torch::allclose(layer->forward(input), reference(transposed, input), 1e-5, 1e-5)) << d;
+        const auto single = input.narrow(0, 0, 1);
+        EXPECT_TRUE(torch::allclose(layer->forward(single), reference(transposed, single), 1e-5, 1e-5)) << d;
+      }
+      // With gradients: the same values and the same weight gradient as LibTorch's operator.
+      const auto ours = layer->forward(input);
+      const auto theirs = reference(transposed, input);
+      EXPECT_TRUE(torch::allclose(ours, theirs, 1e-5, 1e-5));
+      const auto gOurs = torch::autograd::grad({ ours.square().sum() }, { layer->weight })[0];
+      const auto gTheirs = torch::autograd::grad({ theirs.square().sum() }, { layer->weight })[0];
+      EXPECT_TRUE(torch::allclose(gOurs, gTheirs, 1e-4, 1e-4)) << d << (transposed ? " transposed" : "");
+    }
+  }
+}
+
 TEST(Layers, PadToMultipleAndCropRestoreTheInput)
 {
   const auto input = torch::arange(2 * 5 * 7, torch::kFloat32).view({ 1, 2, 5, 7 });

@@ -3,6 +3,8 @@
 // InferenceMode with LibTorch's thread count set to all hardware threads (--numberOfThreads N to change it).
 // Reports seconds per forward, images (volumes) per second, the analytic convolution GFLOP per forward and the
 // achieved GFLOP/s, next to the float32 matrix-product peak measured with torch::mm on 2048^2 matrices.
+// On a shared machine the wall-clock figures depend on the other load; "GFLOP/cpu-s" (FLOPs per second of CPU time
+// of the whole process, all threads) does much less, and times the thread count it estimates the uncontended rate.
 //
 //   TorchSegNetworksBenchmark [--numberOfThreads N] [--width W] [--benchmark_filter=REGEX]
 //
@@ -16,6 +18,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <ctime>
 #include <cstring>
 #include <string>
 
@@ -33,12 +36,15 @@ BM_MatrixProduct2048(benchmark::State & state)
   const auto           a = torch::randn({ n, n });
   const auto           b = torch::randn({ n, n });
   auto                 c = torch::mm(a, b);
+  const auto           cpu = std::clock();
   for (auto _ : state)
   {
     torch::mm_out(c, a, b);
     benchmark::DoNotOptimize(c.data_ptr());
   }
+  const double cpuSeconds = static_cast<double>(std::clock() - cpu) / CLOCKS_PER_SEC;
   const double flops = 2.0 * n * n * n;
+  state.counters["GFLOP/cpu-s"] = flops / 1e9 * state.iterations() / cpuSeconds;
   state.counters["GFLOP"] = flops / 1e9;
   state.counters["GFLOP/s"] = benchmark::Counter(flops / 1e9 * state.iterations(), benchmark::Counter::kIsRate);
   state.counters["threads"] = threads;
@@ -75,11 +81,14 @@ BM_Forward(benchmark::State & state, const std::string & architecture, int dimen
     benchmark::DoNotOptimize(network->forward(input).data_ptr());
     flops = counter.GetFlops();
   }
+  const auto cpu = std::clock();
   for (auto _ : state)
   {
     const torch::Tensor logits = network->forward(input);
     benchmark::DoNotOptimize(logits.data_ptr());
   }
+  const double cpuSeconds = static_cast<double>(std::clock() - cpu) / CLOCKS_PER_SEC;
+  state.counters["GFLOP/cpu-s"] = flops / 1e9 * state.iterations() / cpuSeconds;
   state.counters["images/s"] =
     benchmark::Counter(static_cast<double>(batch * state.iterations()), benchmark::Counter::kIsRate);
   state.counters["GFLOP"] = flops / 1e9;
@@ -110,7 +119,10 @@ main(int argc, char ** argv)
       rest.push_back(argv[i]);
     }
   }
-  benchmark::RegisterBenchmark("MatrixProduct2048", BM_MatrixProduct2048)->UseRealTime()->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("MatrixProduct2048", BM_MatrixProduct2048)
+    ->MeasureProcessCPUTime()
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
   for (const int dimensions : { 2, 3 })
   {
     for (const auto & name : torchseg::GetArchitectureNames())
@@ -121,6 +133,7 @@ main(int argc, char ** argv)
       }
       const std::string label = "Forward/" + name + "/" + (dimensions == 2 ? "2d_256x256_batch8" : "3d_96cubed_batch1");
       benchmark::RegisterBenchmark(label.c_str(), BM_Forward, name, dimensions)
+        ->MeasureProcessCPUTime()
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond)
         ->MinTime(2.0);
