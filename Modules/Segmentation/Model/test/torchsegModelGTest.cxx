@@ -108,7 +108,7 @@ ReadBytes(const fs::path & path)
   return s.str();
 }
 
-/** A small native network: the smallest U-Net the factory builds (options left at their defaults). */
+/** A small native network: a narrow, shallow U-Net. */
 torchseg::SegmentationNetwork
 SmallNetwork(int classes)
 {
@@ -117,6 +117,7 @@ SmallNetwork(int classes)
   options.spatialDimensions = 2;
   options.inputChannels = 1;
   options.numberOfClasses = classes;
+  options.options = json{ { "width", 8 }, { "depth", 3 } };
   return torchseg::CreateNetwork(options);
 }
 
@@ -340,6 +341,28 @@ TEST(Model, ForeignCorruptAndTruncatedFilesAreClearErrors)
   }
   WriteText(corrupt, damaged);
   EXPECT_ERROR_CONTAINS(Model::Load(corrupt.string()), corrupt.string() + " is corrupt");
+
+  // A flipped bit inside the weights leaves the archive readable: the checksum finds it. The weights of one layer
+  // are set to a value whose bytes can be found in the file.
+  {
+    torch::NoGradGuard noGrad;
+    network->parameters().front().fill_(1234.5f);
+  }
+  const auto marked = OutputPath("marked.pt");
+  model.Save(marked.string());
+  std::string markedBytes = ReadBytes(marked);
+  const float value = 1234.5f;
+  std::string pattern;
+  for (int i = 0; i < 8; ++i)
+  {
+    pattern.append(reinterpret_cast<const char *>(&value), sizeof(value));
+  }
+  const auto where = markedBytes.find(pattern);
+  ASSERT_NE(where, std::string::npos);
+  EXPECT_NO_THROW(Model::Load(marked.string()));
+  markedBytes[where + 5] = static_cast<char>(markedBytes[where + 5] ^ 0x01);
+  WriteText(marked, markedBytes);
+  EXPECT_ERROR_CONTAINS(Model::Load(marked.string()), "do not match their checksum");
 
   const auto text = OutputPath("image.nii");
   WriteText(text, std::string(348, '\0'));
