@@ -12,6 +12,7 @@
 #include "itkBinaryThresholdImageFilter.h"
 #include "itkCommand.h"
 #include "itkConnectedComponentImageFilter.h"
+#include "itkExtractImageFilter.h"
 #include "itkImageFileReader.h"
 #include "itkImageFileWriter.h"
 
@@ -836,6 +837,43 @@ TEST(Inference, RunsOnceInsideAStreamingPipeline)
   for (itk::ImageRegionConstIterator<LabelImage> it(mask, mask->GetLargestPossibleRegion()); !it.IsAtEnd(); ++it)
   {
     wrong += (it.Get() == 1) != (image->GetPixel(it.GetIndex()) > 0.0f) ? 1 : 0;
+  }
+  EXPECT_EQ(wrong, 0u);
+}
+
+TEST(Inference, ImagesWhoseRegionDoesNotStartAtZero)
+{
+  // An extracted sub-volume keeps its index: labels and probabilities land on the same indices.
+  const auto  model = ScriptModel("offset", NearestCentreSource(0), Metadata(2, 3));
+  auto        image = MakeCT({ { 20, 18, 9 } }, { 0.9, 0.8, 2.0 }, Orientation::Flipped);
+  const float levels[3] = { -1000.0f, 0.0f, 1000.0f };
+  for (itk::ImageRegionIteratorWithIndex<CTImage> it(image, image->GetLargestPossibleRegion()); !it.IsAtEnd(); ++it)
+  {
+    const auto i = it.GetIndex();
+    it.Set(levels[(i[0] + 2 * i[1] + i[2]) % 3]);
+  }
+  CTImage::RegionType part({ { 3, 5, 2 } }, { { 11, 9, 5 } });
+  auto                extract = itk::ExtractImageFilter<CTImage, CTImage>::New();
+  extract->SetInput(image);
+  extract->SetExtractionRegion(part);
+  extract->SetDirectionCollapseToIdentity();
+  extract->Update();
+  CTImage::Pointer sub = extract->GetOutput();
+  sub->DisconnectPipeline();
+  sub->SetDirection(image->GetDirection());
+  ASSERT_EQ(sub->GetLargestPossibleRegion().GetIndex()[1], 5);
+
+  auto filter = MakeFilter(sub, model);
+  filter->ComputeProbabilitiesOn();
+  filter->Update();
+  ExpectSameGeometry(filter->GetOutput(), sub);
+  std::size_t wrong = 0;
+  for (itk::ImageRegionConstIterator<LabelImage> it(filter->GetOutput(), part); !it.IsAtEnd(); ++it)
+  {
+    const auto i = it.GetIndex();
+    wrong += it.Get() != (i[0] + 2 * i[1] + i[2]) % 3 ? 1 : 0;
+    const auto p = filter->GetProbabilityOutput()->GetPixel(i);
+    wrong += p[it.Get()] > 0.99f ? 0 : 1;
   }
   EXPECT_EQ(wrong, 0u);
 }
