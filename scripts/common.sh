@@ -15,6 +15,10 @@ TORCHSEG_PACKAGES=(
   xvfb xauth dicom3tools dcm2niix
 )
 
+# LibTorch's OpenMP threads spin at barriers by default: on a 2-core machine shared with other processes (ctest -j,
+# CI) two spinning threads run 4x slower than one. Passive waiting costs nothing measurable on an idle machine.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+
 torchseg_log() { printf '\033[1m[torchseg]\033[0m %s\n' "$*" >&2; }
 
 torchseg_install_packages() {
