@@ -37,7 +37,7 @@ TRAIN_FLAGS=(
   --spacing 1.5,1.5,0 --sliceContext 1 --patchSize 192,192
   --batchSize 8 --foregroundFraction 0.5 --classBalanced
   --loss dicece --optimizer adamw --learningRate 0.002 --schedule poly
-  --epochs "$EPOCHS" --iterationsPerEpoch "$ITERATIONS" --validationInterval 4 --seed 1
+  --epochs "$EPOCHS" --iterationsPerEpoch "$ITERATIONS" --validationInterval 8 --seed 1
   --numberOfThreads "$THREADS" --numberOfWorkers 2
   ${EXTRA_TRAIN_FLAGS:-}
 )

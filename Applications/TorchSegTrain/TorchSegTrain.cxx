@@ -166,6 +166,7 @@ OptionsFrom(const ParsedArguments & args)
     o.sampling.patchSize[a] = patch[a];
   }
   o.sampling.sliceContext = args.GetInt("sliceContext");
+  o.wholeSliceInference = !args.GetBool("slidingWindowInference");
   o.sampling.batchSize = args.GetInt("batchSize");
   o.sampling.foregroundFraction = args.GetDouble("foregroundFraction");
   o.sampling.classBalanced = args.GetBool("classBalanced");

@@ -45,6 +45,9 @@ struct TrainerOptions
   // Samples
   SamplingOptions     sampling; //!< patchSize all 0: chosen from the data
   AugmentationOptions augmentation;
+  /** 2D networks: the model tells inference to run whole slices (metadata patchSize 0, 0), one pass per slice,
+   * rather than a sliding window of the training crop (several overlapping passes per slice). */
+  bool wholeSliceInference = true;
 
   // Loss
   LossKind    loss = LossKind::DiceCrossEntropy;

@@ -195,6 +195,7 @@ TrainerOptionsToJson(const TrainerOptions & o)
                { "iterationsPerEpoch", o.iterationsPerEpoch },
                { "validationInterval", o.validationInterval },
                { "seed", o.seed },
+               { "wholeSliceInference", o.wholeSliceInference },
                { "numberOfWorkers", o.numberOfWorkers } };
 }
 
@@ -631,6 +632,10 @@ Trainer::BuildModel()
   m_Metadata.orientation = "LPS";
   m_Metadata.axisOrder = "zyx";
   m_Metadata.patchSize.assign(o.sampling.patchSize.begin(), o.sampling.patchSize.begin() + o.network.spatialDimensions);
+  if (o.network.spatialDimensions == 2 && o.wholeSliceInference)
+  {
+    m_Metadata.patchSize = { 0, 0 };
+  }
   ValidateMetadata(m_Metadata, "training");
 
   SegmentationLossOptions lo;
