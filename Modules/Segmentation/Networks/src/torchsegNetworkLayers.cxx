@@ -123,32 +123,7 @@ ConvImpl::forward(const torch::Tensor & input)
   const std::vector<int64_t> padding =
     options.padding_shape().empty() ? Repeat(options.padding(), d) : options.padding_shape();
   torch::Tensor output;
-  if (options.transposed() && options.kernel_shape().empty() && options.kernel_size() == options.stride() &&
-      options.kernel_size() > 1 && options.padding() == 0 && options.padding_shape().empty() &&
-      options.dilation() == 1 && options.groups() == 1)
-  {
-    // A transposed convolution whose kernel equals its stride (U-Net's upsampling) writes disjoint k^d blocks:
-    // a 1^d convolution to out * k^d channels and a pixel shuffle compute it exactly, and LibTorch 1.13 runs
-    // that through oneDNN instead of its slow transposed-convolution path.
-    const int64_t        k = options.kernel_size();
-    std::vector<int64_t> shape{ -1, options.in_channels() };
-    for (int i = 0; i < d; ++i)
-    {
-      shape.push_back(1);
-    }
-    // (in, out, k...) -> (out, k..., in) -> (out * k^d, in, 1...)
-    std::vector<int64_t> permutation{ 1 };
-    for (int i = 0; i < d; ++i)
-    {
-      permutation.push_back(2 + i);
-    }
-    permutation.push_back(0);
-    const torch::Tensor pointwise = weight.permute(permutation).reshape(shape);
-    const int64_t       blocks = pointwise.size(0) / options.out_channels();
-    const torch::Tensor pointwiseBias = bias.defined() ? bias.repeat_interleave(blocks) : torch::Tensor();
-    output = PixelShuffle(Convolve(input, pointwise, pointwiseBias, Repeat(1, d), Repeat(0, d), Repeat(1, d), 1), k);
-  }
-  else if (options.transposed())
+  if (options.transposed())
   {
     output = torch::convolution(input,
                                 weight,

@@ -223,8 +223,7 @@ TEST(Layers, ConvolutionsEqualLibTorchsOwnInEveryPath)
     {
       shape.push_back(4);
     }
-    const auto input = torch::randn(shape);
-    // Transposed with kernel == stride: computed as a pointwise convolution and a pixel shuffle.
+    const auto             input = torch::randn(shape);
     torchseg::layers::Conv up(torchseg::layers::ConvOptions(d, 6, 4, 2).stride(2).transposed(true));
     // A strided, dilated and a single-sample convolution (oneDNN when no gradient is needed).
     torchseg::layers::Conv conv(torchseg::layers::ConvOptions(d, 6, 4, 3).stride(2).padding(2).dilation(2));
