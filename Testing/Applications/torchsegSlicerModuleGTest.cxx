@@ -34,7 +34,7 @@ std::string
 XMLOf(const std::string & app)
 {
   std::string output;
-  const int   code = torchseg::testing::RunCommand(torchseg::testing::ApplicationPath(app).string() + " --xml", &output);
+  const int code = torchseg::testing::RunCommand(torchseg::testing::ApplicationPath(app).string() + " --xml", &output);
   EXPECT_EQ(code, 0) << app << " --xml failed: " << output;
   return output;
 }
@@ -83,8 +83,8 @@ TEST_P(SlicerModule, XMLFollowsTheExecutionModelRules)
   ASSERT_EQ(document.Parse(xml.c_str()), tinyxml2::XML_SUCCESS) << app << ": " << document.ErrorStr();
   const tinyxml2::XMLElement * executable = document.FirstChildElement("executable");
   ASSERT_NE(executable, nullptr) << app;
-  for (const char * field : { "category", "title", "description", "version", "documentation-url", "license",
-                              "contributor" })
+  for (const char * field :
+       { "category", "title", "description", "version", "documentation-url", "license", "contributor" })
   {
     const auto * element = executable->FirstChildElement(field);
     ASSERT_TRUE(element && element->GetText() && *element->GetText()) << app << ": <" << field << "> is missing";
@@ -92,8 +92,8 @@ TEST_P(SlicerModule, XMLFollowsTheExecutionModelRules)
   EXPECT_STREQ(executable->FirstChildElement("category")->GetText(), "Segmentation.TorchSeg") << app;
   EXPECT_EQ(std::string(executable->FirstChildElement("version")->GetText()).find('@'), std::string::npos) << app;
 
-  const std::regex  namePattern("[A-Za-z_][A-Za-z0-9_]*");
-  const std::regex  longFlagPattern("[a-z][A-Za-z0-9]*");
+  const std::regex      namePattern("[A-Za-z_][A-Za-z0-9_]*");
+  const std::regex      longFlagPattern("[a-z][A-Za-z0-9]*");
   std::set<std::string> names, flags;
   std::set<int>         indices;
   int                   groups = 0;
@@ -205,9 +205,9 @@ TEST_P(SlicerModule, XMLFollowsTheExecutionModelRules)
 
 TEST_P(SlicerModule, AcceptsExactlyTheFlagsItsXMLDeclares)
 {
-  const std::string                   app = GetParam();
-  const auto                          description = torchseg::cli::ModuleDescription::Parse(XMLOf(app));
-  const std::string                   exe = torchseg::testing::ApplicationPath(app).string();
+  const std::string app = GetParam();
+  const auto        description = torchseg::cli::ModuleDescription::Parse(XMLOf(app));
+  const std::string exe = torchseg::testing::ApplicationPath(app).string();
   for (const auto * p : description.GetAllParameters())
   {
     if (p->longFlag.empty())
@@ -240,7 +240,5 @@ TEST_P(SlicerModule, AcceptsExactlyTheFlagsItsXMLDeclares)
   EXPECT_EQ(version.rfind(app + " ", 0), 0u) << version;
 }
 
-INSTANTIATE_TEST_SUITE_P(Applications,
-                         SlicerModule,
-                         ::testing::ValuesIn(ApplicationNames()),
+INSTANTIATE_TEST_SUITE_P(Applications, SlicerModule, ::testing::ValuesIn(ApplicationNames()),
                          [](const ::testing::TestParamInfo<std::string> & info) { return info.param; });

@@ -54,7 +54,7 @@ MakeDirection(Orientation orientation)
   }
   else if (orientation == Orientation::Oblique)
   {
-    const double a = 7.0 * M_PI / 180.0;
+    const double                                a = 7.0 * M_PI / 180.0;
     itk::Matrix<double, VDimension, VDimension> rz;
     rz.SetIdentity();
     rz(0, 0) = std::cos(a);
@@ -80,10 +80,9 @@ MakeDirection(Orientation orientation)
 /** A zero-filled image with the given size, spacing, origin and orientation. */
 template <typename TImage>
 typename TImage::Pointer
-MakeImage(const typename TImage::SizeType &                    size,
-          const std::array<double, TImage::ImageDimension> & spacing,
+MakeImage(const typename TImage::SizeType & size, const std::array<double, TImage::ImageDimension> & spacing,
           const std::array<double, TImage::ImageDimension> & origin = {},
-          Orientation                                          orientation = Orientation::Identity)
+          Orientation                                        orientation = Orientation::Identity)
 {
   auto image = TImage::New();
   image->SetRegions(size);

@@ -21,7 +21,7 @@ struct ParameterDescription
   std::string              defaultValue;
   std::string              channel; //!< "input", "output" or empty
   std::string              imageType;
-  std::string              group; //!< label of the enclosing <parameters>
+  std::string              group;    //!< label of the enclosing <parameters>
   std::vector<std::string> elements; //!< enumeration choices
   std::vector<std::string> fileExtensions;
   int                      index = -1;

@@ -84,9 +84,7 @@ void
 CheckValue(const ParameterDescription & p, const std::string & value)
 {
   const std::string & tag = p.tag;
-  auto                fail = [&](const std::string & what) {
-    throw UsageError(FlagOf(p) + ": '" + value + "' is not " + what);
-  };
+  auto fail = [&](const std::string & what) { throw UsageError(FlagOf(p) + ": '" + value + "' is not " + what); };
   if (tag == "integer" || tag == "integer-enumeration")
   {
     long v;
@@ -180,9 +178,9 @@ OneLine(std::string text)
 const std::vector<std::string> &
 GetStandardLongFlags()
 {
-  static const std::vector<std::string> flags{ "xml",          "help",
-                                               "version",      "returnparameterfile",
-                                               "processinformationaddress", "echo" };
+  static const std::vector<std::string> flags{
+    "xml", "help", "version", "returnparameterfile", "processinformationaddress", "echo"
+  };
   return flags;
 }
 
@@ -324,10 +322,10 @@ Application::Application(const char * xmlDescription, std::string executableName
 ParsedArguments
 Application::Parse(const std::vector<std::string> & arguments) const
 {
-  ParsedArguments                           parsed(&m_Description);
-  std::vector<std::string>                  positional;
-  const auto &                              standard = GetStandardLongFlags();
-  bool                                      flagsEnded = false;
+  ParsedArguments          parsed(&m_Description);
+  std::vector<std::string> positional;
+  const auto &             standard = GetStandardLongFlags();
+  bool                     flagsEnded = false;
   for (std::size_t i = 0; i < arguments.size(); ++i)
   {
     const std::string & arg = arguments[i];
@@ -395,7 +393,7 @@ Application::Parse(const std::vector<std::string> & arguments) const
     }
   }
 
-  const auto   slots = m_Description.GetPositionalParameters();
+  const auto  slots = m_Description.GetPositionalParameters();
   std::size_t next = 0;
   for (const ParameterDescription * p : slots)
   {

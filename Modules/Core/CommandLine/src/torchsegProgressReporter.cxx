@@ -29,7 +29,7 @@ FormatSeconds(double seconds)
   {
     return "--:--";
   }
-  const long          s = std::lround(seconds);
+  const long         s = std::lround(seconds);
   std::ostringstream out;
   if (s >= 3600)
   {
@@ -67,7 +67,8 @@ XMLEscape(const std::string & text)
 }
 } // namespace
 
-ProgressReporter::ProgressReporter(bool terminalBar, bool slicerTags, std::ostream * barStream, std::ostream * tagStream)
+ProgressReporter::ProgressReporter(bool terminalBar, bool slicerTags, std::ostream * barStream,
+                                   std::ostream * tagStream)
   : m_TerminalBar(terminalBar && barStream)
   , m_SlicerTags(slicerTags && tagStream)
   , m_BarStream(barStream)
@@ -142,8 +143,8 @@ ProgressReporter::DrawBar(double fraction, const std::string & status, bool forc
     return;
   }
   m_LastDraw = now;
-  const double elapsed = std::chrono::duration<double>(now - m_StartTime).count();
-  const double remaining = fraction > 0.0 ? elapsed * (1.0 - fraction) / fraction : -1.0;
+  const double  elapsed = std::chrono::duration<double>(now - m_StartTime).count();
+  const double  remaining = fraction > 0.0 ? elapsed * (1.0 - fraction) / fraction : -1.0;
   constexpr int width = 30;
   const int     filled = static_cast<int>(std::lround(fraction * width));
   std::string   bar(static_cast<std::size_t>(filled), '#');

@@ -98,16 +98,16 @@ TEST(Application, RejectsBadCommandLinesNamingTheFlag)
 
 TEST(Application, RunWritesReturnParametersAndMapsErrorsToExitCodes)
 {
-  Application       app = MakeApplication();
-  const std::string returnFile = torchseg::testing::OutputPath("return.txt").string();
-  std::vector<std::string> argvStrings{ "TestApp", "--returnparameterfile", returnFile, "--numberOfThreads", "2",
-                                        "r", "p" };
+  Application              app = MakeApplication();
+  const std::string        returnFile = torchseg::testing::OutputPath("return.txt").string();
+  std::vector<std::string> argvStrings{ "TestApp", "--returnparameterfile", returnFile, "--numberOfThreads", "2", "r",
+                                        "p" };
   std::vector<char *>      argv;
   for (auto & s : argvStrings)
   {
     argv.push_back(s.data());
   }
-  int threads = 0;
+  int       threads = 0;
   const int code = app.Run(static_cast<int>(argv.size()), argv.data(), [&](const auto &, Application & a) {
     threads = a.GetNumberOfThreads();
     a.SetReturnValue("meanDice", "0.93");
@@ -137,8 +137,8 @@ TEST(Application, UsageIsGeneratedFromTheXML)
 
 TEST(ProgressReporter, WritesSlicerTags)
 {
-  std::ostringstream                tags;
-  torchseg::cli::ProgressReporter   progress(false, true, nullptr, &tags);
+  std::ostringstream              tags;
+  torchseg::cli::ProgressReporter progress(false, true, nullptr, &tags);
   progress.Start("Segmenting", "network");
   progress.Report(0.5);
   progress.Report(0.501); // below the 1 % step: not repeated

@@ -26,11 +26,11 @@ struct CodedConcept
 /** \brief One class of a label image: its voxel value, name, display colour and terminology. */
 struct LabelInfo
 {
-  unsigned int               value = 0;
-  std::string                name;
-  std::array<uint8_t, 3>     color{ { 128, 128, 128 } };
-  CodedConcept               category; // e.g. SCT 123037004 "Anatomical Structure"
-  CodedConcept               type;     // e.g. SCT 10200004 "Liver"
+  unsigned int           value = 0;
+  std::string            name;
+  std::array<uint8_t, 3> color{ { 128, 128, 128 } };
+  CodedConcept           category; // e.g. SCT 123037004 "Anatomical Structure"
+  CodedConcept           type;     // e.g. SCT 10200004 "Liver"
 };
 
 /** \class LabelTable

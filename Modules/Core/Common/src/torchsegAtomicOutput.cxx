@@ -14,7 +14,7 @@ namespace torchseg
 std::string
 GetFullExtension(const fs::path & path)
 {
-  const std::string name = path.filename().string();
+  const std::string         name = path.filename().string();
   static const char * const compound[] = { ".seg.nrrd", ".nii.gz", ".tar.gz" };
   for (const char * ext : compound)
   {
@@ -55,8 +55,8 @@ AtomicOutput::AtomicOutput(fs::path target, bool isDirectory)
     itkGenericExceptionMacro(<< "Cannot write the directory " << m_Target.string() << ": a file has that name");
   }
   static std::atomic<unsigned long> counter{ 0 };
-  const std::string ext = m_IsDirectory ? std::string() : GetFullExtension(m_Target);
-  std::string       stem = m_Target.filename().string();
+  const std::string                 ext = m_IsDirectory ? std::string() : GetFullExtension(m_Target);
+  std::string                       stem = m_Target.filename().string();
   stem = stem.substr(0, stem.size() - ext.size());
   m_Temporary = parent / ("." + stem + ".tmp" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ext);
   if (m_IsDirectory)

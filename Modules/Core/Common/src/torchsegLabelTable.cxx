@@ -83,14 +83,16 @@ LabelTable::Set(const LabelInfo & info)
   {
     itkGenericExceptionMacro(<< "Label " << info.value << " has an empty name");
   }
-  auto it = std::find_if(m_Labels.begin(), m_Labels.end(), [&info](const LabelInfo & l) { return l.value == info.value; });
+  auto it =
+    std::find_if(m_Labels.begin(), m_Labels.end(), [&info](const LabelInfo & l) { return l.value == info.value; });
   if (it != m_Labels.end())
   {
     *it = info;
     return;
   }
   m_Labels.push_back(info);
-  std::sort(m_Labels.begin(), m_Labels.end(), [](const LabelInfo & a, const LabelInfo & b) { return a.value < b.value; });
+  std::sort(
+    m_Labels.begin(), m_Labels.end(), [](const LabelInfo & a, const LabelInfo & b) { return a.value < b.value; });
 }
 
 std::array<uint8_t, 3>

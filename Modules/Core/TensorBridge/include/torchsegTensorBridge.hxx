@@ -98,7 +98,7 @@ TensorToImage(const torch::Tensor & tensor, const itk::ImageBase<TImage::ImageDi
                                << " does not match the reference image size " << expected);
     }
   }
-  auto image = TImage::New();
+  auto                        image = TImage::New();
   typename TImage::RegionType region;
   region.SetSize(size);
   if (geometry)
@@ -111,7 +111,9 @@ TensorToImage(const torch::Tensor & tensor, const itk::ImageBase<TImage::ImageDi
   image->SetRegions(region);
   image->Allocate();
   const torch::Tensor source =
-    tensor.detach().to(torch::kCPU, detail::ScalarTypeOf<PixelType>(), /*non_blocking=*/false, /*copy=*/false).contiguous();
+    tensor.detach()
+      .to(torch::kCPU, detail::ScalarTypeOf<PixelType>(), /*non_blocking=*/false, /*copy=*/false)
+      .contiguous();
   std::copy_n(source.data_ptr<PixelType>(), region.GetNumberOfPixels(), image->GetBufferPointer());
   return image;
 }

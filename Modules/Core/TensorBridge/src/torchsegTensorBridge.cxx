@@ -76,7 +76,7 @@ ThrowTorchError(const std::exception & error, const std::string & context)
 {
   const auto * torchError = dynamic_cast<const c10::Error *>(&error);
   std::string  message = torchError ? torchError->what_without_backtrace() : error.what();
-  const auto  newline = message.find('\n');
+  const auto   newline = message.find('\n');
   if (newline != std::string::npos)
   {
     message = message.substr(0, newline);
