@@ -19,15 +19,18 @@ Repeat(int64_t value, int dimensions)
   return std::vector<int64_t>(static_cast<size_t>(dimensions), value);
 }
 
-/** A convolution through oneDNN whenever no gradient is needed: LibTorch 1.13's heuristic sends single-sample
- * 3D inputs with fewer than 20480 N*C*D*H elements to its slow single-threaded im2col path (aten::slow_conv3d). */
+/** A convolution through oneDNN when no gradient is needed and the layer is not tiny: LibTorch 1.13's heuristic
+ * sends single-sample 3D inputs with fewer than 20480 N*C*D*H elements to its im2col path (aten::slow_conv3d), which
+ * is slower for the deep levels of 3D networks, though faster for convolutions between a few channels (GCN's class
+ * score maps), which keep LibTorch's choice. */
 torch::Tensor
 Convolve(const torch::Tensor & input, const torch::Tensor & weight, const torch::Tensor & bias,
          torch::IntArrayRef stride, torch::IntArrayRef padding, torch::IntArrayRef dilation, int64_t groups)
 {
   const bool noGradient = c10::InferenceMode::is_enabled() || !torch::GradMode::is_enabled() ||
                           (!input.requires_grad() && !weight.requires_grad());
-  if (noGradient && input.device().is_cpu() && input.scalar_type() == torch::kFloat32 &&
+  const bool tiny = weight.size(0) * weight.size(1) < 256;
+  if (noGradient && !tiny && input.device().is_cpu() && input.scalar_type() == torch::kFloat32 &&
       weight.scalar_type() == torch::kFloat32 && at::globalContext().userEnabledMkldnn())
   {
     return at::mkldnn_convolution(input.contiguous(),
