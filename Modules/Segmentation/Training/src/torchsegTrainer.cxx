@@ -1113,7 +1113,6 @@ Trainer::Run()
   const TrainerOptions & o = m_Options;
   const int64_t          I = o.iterationsPerEpoch;
   const double           totalIterations = static_cast<double>(o.epochs - startEpoch) * I;
-  bool                   savedModel = false;
   for (int epoch = startEpoch; epoch < o.epochs; ++epoch)
   {
     const auto  epochStart = Clock::now();
@@ -1209,7 +1208,6 @@ Trainer::Run()
     if (record.best)
     {
       this->SaveModel(o.outputModel);
-      savedModel = true;
     }
     this->SaveCheckpoint(epoch + 1);
     this->WriteLog();
@@ -1219,9 +1217,9 @@ Trainer::Run()
     }
   }
   std::error_code ec;
-  if (!savedModel && !fs::exists(o.outputModel, ec))
+  if (m_BestEpoch == 0 || !fs::exists(o.outputModel, ec))
   {
-    // No validation score was ever defined (or the checkpoint was complete): keep the last weights.
+    // No validation score was ever defined (or the kept model was removed): write the last weights.
     this->SaveModel(o.outputModel);
   }
 }

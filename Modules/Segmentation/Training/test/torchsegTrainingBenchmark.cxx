@@ -222,7 +222,7 @@ BM_TrainEpoch(benchmark::State & state)
   sampling.batchSize = dims == 2 ? 8 : 2;
   auto sampler = std::make_shared<PatchSampler>(
     dims == 2 ? MakeVolumes(280, 250, 80, 4) : MakeVolumes(200, 180, 100, 4), sampling, AugmentationOptions(), 1);
-  Setup         s = dims == 2 ? MakeSetup("unet2d", 5, { { "width", 16 }, { "depth", 5 } })
+  Setup         s = dims == 2 ? MakeSetup("unet2d", 3, { { "width", 16 }, { "depth", 5 } })
                               : MakeSetup("unet3d", 1, { { "width", 8 }, { "depth", 4 } });
   const int64_t iterations = dims == 2 ? 20 : 10;
   double        wait = 0.0, total = 0.0;
