@@ -1,6 +1,7 @@
 #include "torchsegApplication.h"
 
 #include "torchsegAtomicOutput.h"
+#include "torchsegMemory.h"
 #include "torchsegThreads.h"
 #include "torchsegVersion.h"
 
@@ -575,6 +576,7 @@ Application::Run(int argc, char ** argv, const Body & body)
     {
       m_NumberOfThreads = SetITKNumberOfThreads(0);
     }
+    RetainFreedMemory();
     body(parsed, *this);
     m_Progress.End();
     if (!returnParameterFile.empty())

@@ -39,7 +39,8 @@ typename TImage::Pointer
 TensorToImage(const torch::Tensor & tensor, const itk::ImageBase<TImage::ImageDimension> * geometry);
 
 /** Sets LibTorch's intra-op thread count (and, once per process, its inter-op pool) to
- * ResolveNumberOfThreads(requested); returns it. LibTorch starts with one thread on small machines. */
+ * ResolveNumberOfThreads(requested); returns it. LibTorch starts with one thread on small machines. Also calls
+ * RetainFreedMemory(), so that every program that runs networks reuses freed activation memory. */
 int
 SetTorchNumberOfThreads(int requested);
 

@@ -1,5 +1,6 @@
 #include "torchsegTensorBridge.h"
 
+#include "torchsegMemory.h"
 #include "torchsegThreads.h"
 
 #include <ATen/Parallel.h>
@@ -15,6 +16,7 @@ int
 SetTorchNumberOfThreads(int requested)
 {
   const int n = ResolveNumberOfThreads(requested);
+  RetainFreedMemory();
   at::set_num_threads(n);
   // The inter-op pool can be sized only once, before its first use.
   static std::once_flag interop;
