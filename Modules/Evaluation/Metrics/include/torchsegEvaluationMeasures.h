@@ -99,6 +99,83 @@ struct SurfaceDistanceMeasures
   DirectedSurfaceDistance predictionToReference; //!< from the prediction's surface to the reference's
 };
 
+/** \brief One connected component of a label's mask: a reference lesion, or a component of the prediction.
+ *
+ * Sizes depend on the spacing only (never on the direction matrix); the centroid is a world (LPS) point.
+ * \ingroup TorchSegMetrics
+ */
+struct LesionComponent
+{
+  std::uint64_t id = 0;         //!< 1, 2, ... in raster order of the component's first voxel
+  std::uint64_t voxelCount = 0; //!< number of voxels
+  double        volumeMl = 0.0; //!< voxelCount x voxel volume / 1000 (in 2D: the area in mm^2 / 1000)
+  /** The diameter (mm) of the ball with the component's volume: (6 V / pi)^(1/3) in 3D, 2 (A / pi)^(1/2) in 2D. */
+  double equivalentDiameterMm = 0.0;
+  /** The largest side (mm) of the component's bounding box along the image axes. */
+  double                    maximumExtentMm = 0.0;
+  std::vector<double>       extentMm;          //!< per image axis: (upper - lower + 1) x spacing
+  std::vector<double>       centroid;          //!< mean of the voxel centres, world coordinates (mm)
+  std::vector<std::int64_t> boundingBoxLower;  //!< first index of the bounding box
+  std::vector<std::int64_t> boundingBoxUpper;  //!< last index of the bounding box (inclusive)
+  std::uint64_t             overlapVoxels = 0; //!< voxels shared with the label's mask in the other image
+  /** For a reference lesion: detected; for a predicted component: not a false positive. */
+  bool matched = false;
+  /** Reference lesions only: Dice of the lesion against the union of the predicted components matched to it (0 when
+   * none is); NaN for predicted components. */
+  double                     dice = std::numeric_limits<double>::quiet_NaN();
+  std::vector<std::uint64_t> matches; //!< ids of the matched components of the other image, ascending
+};
+
+/** \brief Lesion-level detection counts of one label, and the rates they give.
+ *
+ * Rates follow their definitions literally (0/0 is NaN); the status is that of the counts: \c Absent when there is
+ * neither a reference lesion nor a predicted component, \c ReferenceEmpty / \c PredictionEmpty when one side has
+ * none.
+ * \ingroup TorchSegMetrics
+ */
+struct LesionDetectionSummary
+{
+  LabelStatus   status = LabelStatus::Absent;
+  std::uint64_t referenceLesions = 0;        //!< reference components counted
+  std::uint64_t detectedLesions = 0;         //!< of them, matched by at least one predicted component
+  std::uint64_t predictedComponents = 0;     //!< predicted components counted
+  std::uint64_t truePositiveComponents = 0;  //!< of them, matched to at least one reference lesion
+  std::uint64_t falsePositiveComponents = 0; //!< of them, matched to none
+  double        detectionRate = std::numeric_limits<double>::quiet_NaN(); //!< detected / reference (lesion recall)
+  double        precision = std::numeric_limits<double>::quiet_NaN();     //!< true-positive / predicted components
+  double        f1 = std::numeric_limits<double>::quiet_NaN();            //!< 2 P R / (P + R); 0 when both are 0
+
+  static LesionDetectionSummary
+  FromCounts(std::uint64_t referenceLesions, std::uint64_t detectedLesions, std::uint64_t predictedComponents,
+             std::uint64_t truePositiveComponents);
+};
+
+/** \brief Lesion-wise (per connected component) detection measures of one label L.
+ *
+ * The reference lesions are the connected components of T_L, the predicted components those of S_L. A reference
+ * lesion and a predicted component match when they share at least minimumOverlapVoxels voxels; a reference lesion is
+ * detected when some predicted component matches it, a predicted component is a false positive when it matches no
+ * reference lesion. \c aboveMinimumDiameter counts only the reference lesions and the predicted components whose
+ * equivalent diameter is at least minimumDiameterMm (a small predicted component still detects a large lesion).
+ * \ingroup TorchSegMetrics
+ */
+struct LesionDetectionMeasures
+{
+  bool                         fullyConnected = true;    //!< face, edge and vertex neighbours (else faces only)
+  std::uint64_t                minimumOverlapVoxels = 1; //!< the overlap that makes a match
+  double                       minimumDiameterMm = 10.0; //!< the threshold of aboveMinimumDiameter
+  double                       voxelVolumeMm3 = 1.0;
+  LesionDetectionSummary       all;                  //!< every component
+  LesionDetectionSummary       aboveMinimumDiameter; //!< components of equivalent diameter >= minimumDiameterMm
+  double                       meanLesionDice = std::numeric_limits<double>::quiet_NaN(); //!< over reference lesions
+  std::vector<LesionComponent> referenceLesions;                                          //!< by id
+  std::vector<LesionComponent> predictedComponents;                                       //!< by id
+};
+
+/** The diameter (mm) of the ball of \a dimension dimensions whose volume (mm^dimension) is \a volume. */
+double
+EquivalentBallDiameter(double volume, unsigned int dimension);
+
 /** The \a q-th percentile (q in [0, 100]) of \a values with linear interpolation between order statistics
  * (numpy.percentile's default): the value at fractional rank q/100 (n - 1). Reorders \a values; NaN when empty. */
 double

@@ -93,6 +93,44 @@ OverlapMeasures::FromCounts(std::uint64_t truePositives, std::uint64_t reference
   return m;
 }
 
+LesionDetectionSummary
+LesionDetectionSummary::FromCounts(std::uint64_t referenceLesions, std::uint64_t detectedLesions,
+                                   std::uint64_t predictedComponents, std::uint64_t truePositiveComponents)
+{
+  LesionDetectionSummary s;
+  s.status = ClassifyLabel(referenceLesions, predictedComponents);
+  s.referenceLesions = referenceLesions;
+  s.detectedLesions = detectedLesions;
+  s.predictedComponents = predictedComponents;
+  s.truePositiveComponents = truePositiveComponents;
+  s.falsePositiveComponents = predictedComponents - truePositiveComponents;
+  s.detectionRate = Ratio(static_cast<double>(detectedLesions), static_cast<double>(referenceLesions));
+  s.precision = Ratio(static_cast<double>(truePositiveComponents), static_cast<double>(predictedComponents));
+  if (!std::isnan(s.detectionRate) && !std::isnan(s.precision))
+  {
+    const double sum = s.detectionRate + s.precision;
+    s.f1 = sum > 0.0 ? 2.0 * s.detectionRate * s.precision / sum : 0.0;
+  }
+  return s;
+}
+
+double
+EquivalentBallDiameter(double volume, unsigned int dimension)
+{
+  if (dimension == 2)
+  {
+    return 2.0 * std::sqrt(volume / M_PI);
+  }
+  if (dimension == 3)
+  {
+    return std::cbrt(6.0 * volume / M_PI);
+  }
+  // The volume of the unit ball: pi^(n/2) / Gamma(n/2 + 1).
+  const double n = static_cast<double>(dimension);
+  const double unitBall = std::pow(M_PI, n / 2.0) / std::tgamma(n / 2.0 + 1.0);
+  return 2.0 * std::pow(volume / unitBall, 1.0 / n);
+}
+
 double
 LinearPercentile(std::vector<double> & values, double q)
 {
