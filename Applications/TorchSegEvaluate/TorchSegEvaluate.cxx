@@ -8,10 +8,12 @@
 #include "torchsegLabelTable.h"
 #include "torchsegSegmentationEvaluation.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <set>
 #include <sstream>
 
 namespace
@@ -76,6 +78,52 @@ PerLabel(const torchseg::SegmentationEvaluation & evaluation, bool hd95)
   return out.str();
 }
 
+/** The lesion flags, checked: labels of 8-bit label images other than the background, each in --labels when that
+ * is given; a finite diameter >= 0; an overlap of at least one voxel. */
+void
+ParseLesionOptions(const torchseg::cli::ParsedArguments & args, torchseg::EvaluationOptions & options)
+{
+  const std::set<std::int64_t> evaluated(options.labels.begin(), options.labels.end());
+  for (const int label : args.GetIntVector("lesionLabels"))
+  {
+    if (label < 0 || label > 255)
+    {
+      throw UsageError("--lesionLabels: " + std::to_string(label) + " is not a label value (labels are 0 to 255)");
+    }
+    if (label == 0)
+    {
+      throw UsageError("--lesionLabels: 0 is the background, not a lesion label");
+    }
+    if (!evaluated.empty() && !evaluated.count(label))
+    {
+      throw UsageError("--lesionLabels: " + std::to_string(label) + " is not one of the labels of --labels " +
+                       args.GetString("labels"));
+    }
+    if (std::find(options.lesionLabels.begin(), options.lesionLabels.end(), label) == options.lesionLabels.end())
+    {
+      options.lesionLabels.push_back(label);
+    }
+  }
+  options.lesionMinimumDiameter = args.GetDouble("lesionMinimumDiameter");
+  if (!(options.lesionMinimumDiameter >= 0.0) || !std::isfinite(options.lesionMinimumDiameter))
+  {
+    throw UsageError("--lesionMinimumDiameter: " + args.GetString("lesionMinimumDiameter") +
+                     " is not a diameter in mm (>= 0)");
+  }
+  const int overlap = args.GetInt("lesionMinimumOverlap");
+  if (overlap < 1)
+  {
+    throw UsageError("--lesionMinimumOverlap: " + args.GetString("lesionMinimumOverlap") +
+                     " is not a number of voxels (>= 1)");
+  }
+  options.lesionMinimumOverlap = static_cast<std::uint64_t>(overlap);
+  options.lesionFullyConnected = !args.GetBool("lesionFaceConnectivity");
+  if (args.IsSet("lesionCsv") && options.lesionLabels.empty())
+  {
+    throw UsageError("--lesionCsv needs --lesionLabels (the labels to evaluate lesion-wise)");
+  }
+}
+
 } // namespace
 
 int
@@ -106,6 +154,7 @@ main(int argc, char * argv[])
       throw UsageError("--nsdTolerance: " + args.GetString("nsdTolerance") + " is not a distance in mm (>= 0)");
     }
     options.referenceName = referencePath;
+    ParseLesionOptions(args, options);
 
     // Fail on an unwritable output before the work, and write nothing until everything succeeded.
     std::unique_ptr<torchseg::AtomicOutput> csv;
@@ -117,6 +166,11 @@ main(int argc, char * argv[])
     if (args.IsSet("json"))
     {
       json = std::make_unique<torchseg::AtomicOutput>(args.GetString("json"));
+    }
+    std::unique_ptr<torchseg::AtomicOutput> lesionCsv;
+    if (args.IsSet("lesionCsv"))
+    {
+      lesionCsv = std::make_unique<torchseg::AtomicOutput>(args.GetString("lesionCsv"));
     }
 
     auto & progress = app.GetProgress();
@@ -137,6 +191,21 @@ main(int argc, char * argv[])
     }
     progress.CheckAbort();
     torchseg::HarmonizeLabels(evaluations, options.labelNames);
+    if (options.labels.empty())
+    {
+      // The evaluated labels are those present in the reference or a prediction: a lesion label outside them is
+      // most likely a mistake (a tumour-free case is evaluated with the label in --labels).
+      for (const std::int64_t label : options.lesionLabels)
+      {
+        const auto & rows = evaluations.front().labels;
+        if (std::none_of(
+              rows.begin(), rows.end(), [label](const torchseg::LabelEvaluation & row) { return row.label == label; }))
+        {
+          throw UsageError("--lesionLabels: label " + std::to_string(label) + " is in neither " + referencePath +
+                           " nor the prediction(s) (to evaluate a case without it, list it in --labels too)");
+        }
+      }
+    }
     progress.End();
 
     auto write = [](torchseg::AtomicOutput & output, const std::string & text) {
@@ -156,13 +225,16 @@ main(int argc, char * argv[])
     {
       write(*json, torchseg::FormatEvaluationJSON(evaluations));
     }
-    if (csv)
+    if (lesionCsv)
     {
-      csv->Commit();
+      write(*lesionCsv, torchseg::FormatLesionCSV(evaluations));
     }
-    if (json)
+    for (auto * output : { csv.get(), json.get(), lesionCsv.get() })
     {
-      json->Commit();
+      if (output)
+      {
+        output->Commit();
+      }
     }
 
     std::cout << torchseg::FormatEvaluationTable(evaluations) << std::flush;
@@ -172,5 +244,13 @@ main(int argc, char * argv[])
     app.SetReturnValue("hd95", PerLabel(first, true));
     app.SetReturnValue("meanDice", Number(first.meanDice));
     app.SetReturnValue("pixelAccuracy", Number(first.pixelAccuracy));
+    std::ostringstream detection;
+    for (const auto & lesion : first.lesions)
+    {
+      const double rate = lesion.measures.all.detectionRate;
+      detection << (detection.tellp() > 0 ? "," : "") << lesion.name << "="
+                << (std::isnan(rate) ? std::string("n/a") : Number(rate));
+    }
+    app.SetReturnValue("lesionDetectionRate", detection.str());
   });
 }

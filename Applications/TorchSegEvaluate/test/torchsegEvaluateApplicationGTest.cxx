@@ -240,3 +240,198 @@ TEST(TorchSegEvaluate, BadArgumentsAreUsageErrors)
   EXPECT_EQ(xml.rfind("<?xml version=\"1.0\" encoding=\"utf-8\"?>", 0), 0u);
   EXPECT_NE(xml.find("<name>predictions</name>"), std::string::npos);
 }
+
+namespace
+{
+
+using Box = std::array<long, 6>; // x0, y0, z0, x1, y1, z1 (inclusive)
+
+/** A 50^3 image of 0.8 x 0.8 x 1.5 mm voxels: a liver (label 1) in [2, 47]^3 and tumours (label 2) in the boxes. */
+fs::path
+WriteTumours(const std::string & name, const std::vector<Box> & tumours, bool liver = true)
+{
+  LabelImageType::Pointer image = MakeImage<LabelImageType>({ 50, 50, 50 }, { 0.8, 0.8, 1.5 }, { -25, 10, 3 });
+  itk::ImageRegionIteratorWithIndex<LabelImageType> it(image, image->GetLargestPossibleRegion());
+  for (; !it.IsAtEnd(); ++it)
+  {
+    const auto & i = it.GetIndex();
+    auto         in = [&i](const Box & b) {
+      return i[0] >= b[0] && i[1] >= b[1] && i[2] >= b[2] && i[0] <= b[3] && i[1] <= b[4] && i[2] <= b[5];
+    };
+    it.Set(std::any_of(tumours.begin(), tumours.end(), in) ? 2 : (liver && in({ 2, 2, 2, 47, 47, 47 }) ? 1 : 0));
+  }
+  const fs::path path = OutputPath(name);
+  torchseg::WriteImageFile(image.GetPointer(), path.string());
+  return path;
+}
+
+/** Reference tumours R1 (1000 voxels), R2 (216), R3 (64); the prediction finds R1 shifted (800 shared), R2 with two
+ * components (72 shared each), misses R3 and adds a false positive P4. */
+void
+WriteTumourPair(fs::path & reference, fs::path & prediction)
+{
+  reference =
+    WriteTumours("reference.nii.gz", { { 5, 5, 5, 14, 14, 14 }, { 30, 5, 5, 35, 10, 10 }, { 40, 30, 30, 43, 33, 33 } });
+  prediction = WriteTumours(
+    "prediction.nii.gz",
+    { { 7, 5, 5, 16, 14, 14 }, { 27, 5, 5, 31, 10, 10 }, { 34, 5, 5, 38, 10, 10 }, { 40, 40, 20, 42, 42, 22 } });
+}
+
+} // namespace
+
+TEST(TorchSegEvaluate, LesionDetectionThroughTheExecutable)
+{
+  fs::path reference, prediction;
+  WriteTumourPair(reference, prediction);
+  const fs::path json = OutputPath("result.json");
+  const fs::path plainJson = OutputPath("plain.json");
+  const fs::path csv = OutputPath("result.csv");
+  const fs::path plainCsv = OutputPath("plain.csv");
+  const fs::path lesionCsv = OutputPath("lesions.csv");
+  const fs::path parameters = OutputPath("parameters.txt");
+  std::string    output;
+  ASSERT_EQ(RunCommand(Evaluate() + " --json " + Quote(plainJson) + " --csv " + Quote(plainCsv) + " " +
+                         Quote(reference) + " " + Quote(prediction),
+                       &output),
+            0)
+    << output;
+  EXPECT_EQ(output.find("Lesions"), std::string::npos) << output;
+  ASSERT_EQ(RunCommand(Evaluate() + " --lesionLabels 2 --json " + Quote(json) + " --csv " + Quote(csv) +
+                         " --lesionCsv " + Quote(lesionCsv) + " --returnparameterfile " + Quote(parameters) + " " +
+                         Quote(reference) + " " + Quote(prediction),
+                       &output),
+            0)
+    << output;
+  EXPECT_NE(output.find("tumour: 2 of 3 lesions detected (rate 0.6667), 1 of 4 predicted components false positive "
+                        "(precision 0.7500), F1 0.7059"),
+            std::string::npos)
+    << output;
+  EXPECT_NE(output.find("diameter >= 10 mm: 1 of 1 lesions detected (rate 1.0000)"), std::string::npos) << output;
+  EXPECT_NE(output.find("FP 4"), std::string::npos) << output;
+
+  // The JSON of the contract is unchanged; "lesions" is added.
+  auto result = nlohmann::ordered_json::parse(ReadText(json));
+  ASSERT_EQ(result.count("lesions"), 1u);
+  const auto lesions = result["lesions"];
+  result.erase("lesions");
+  EXPECT_EQ(result, nlohmann::ordered_json::parse(ReadText(plainJson)));
+  EXPECT_EQ(ReadText(csv), ReadText(plainCsv));
+
+  ASSERT_EQ(lesions.size(), 1u);
+  const auto & tumour = lesions[0];
+  EXPECT_EQ(tumour["label"], 2);
+  EXPECT_EQ(tumour["name"], "tumour");
+  EXPECT_EQ(tumour["status"], "ok");
+  EXPECT_EQ(tumour["connectivity"], "full");
+  EXPECT_EQ(tumour["minimumDiameterMm"], 10.0);
+  EXPECT_EQ(tumour["referenceLesions"], 3);
+  EXPECT_EQ(tumour["detectedLesions"], 2);
+  EXPECT_DOUBLE_EQ(tumour["detectionRate"].get<double>(), 2.0 / 3.0);
+  EXPECT_EQ(tumour["predictedComponents"], 4);
+  EXPECT_EQ(tumour["falsePositiveComponents"], 1);
+  EXPECT_EQ(tumour["precision"], 0.75);
+  EXPECT_DOUBLE_EQ(tumour["f1"].get<double>(), 12.0 / 17.0);
+  EXPECT_DOUBLE_EQ(tumour["meanLesionDice"].get<double>(), 1.3 / 3.0);
+  const auto & large = tumour["aboveMinimumDiameter"];
+  EXPECT_EQ(large["referenceLesions"], 1);
+  EXPECT_EQ(large["detectionRate"], 1.0);
+  EXPECT_EQ(large["predictedComponents"], 1);
+  EXPECT_EQ(large["precision"], 1.0);
+
+  const auto & list = tumour["referenceLesionList"];
+  ASSERT_EQ(list.size(), 3u);
+  EXPECT_EQ(list[0]["voxels"], 1000);
+  EXPECT_NEAR(list[0]["volumeMl"].get<double>(), 0.96, 1e-7); // float32 spacing in the NIfTI header
+  EXPECT_NEAR(list[0]["equivalentDiameterMm"].get<double>(), 12.2393, 5e-5);
+  EXPECT_EQ(list[0]["maximumExtentMm"], 15.0);
+  // The mean index (9.5, 9.5, 9.5) in world coordinates; the NIfTI header holds float32.
+  EXPECT_NEAR(list[0]["centroid"][0].get<double>(), -25.0 + 9.5 * 0.8, 1e-5);
+  EXPECT_NEAR(list[0]["centroid"][1].get<double>(), 10.0 + 9.5 * 0.8, 1e-5);
+  EXPECT_NEAR(list[0]["centroid"][2].get<double>(), 3.0 + 9.5 * 1.5, 1e-5);
+  EXPECT_EQ(list[0]["detected"], true);
+  EXPECT_EQ(list[0]["dice"], 0.8);
+  EXPECT_EQ(list[1]["dice"], 0.5);
+  EXPECT_EQ(list[1]["matchedComponents"], nlohmann::ordered_json::array({ 2, 3 }));
+  EXPECT_EQ(list[2]["detected"], false);
+  EXPECT_EQ(list[2]["dice"], 0.0);
+  const auto & components = tumour["predictedComponentList"];
+  ASSERT_EQ(components.size(), 4u);
+  EXPECT_EQ(components[3]["falsePositive"], true);
+  EXPECT_EQ(components[3]["voxels"], 27);
+  EXPECT_EQ(components[0]["falsePositive"], false);
+
+  const auto rows = Lines(ReadText(lesionCsv));
+  ASSERT_EQ(rows.size(), 1u + 3u + 4u);
+  EXPECT_EQ(rows[0].rfind("reference,prediction,label,name,kind,id,voxels,volumeMl,equivalentDiameterMm,", 0), 0u);
+  EXPECT_NE(rows[3].find(",2,tumour,reference,3,64,"), std::string::npos) << rows[3];
+  EXPECT_NE(rows[7].find(",2,tumour,prediction,4,27,"), std::string::npos) << rows[7];
+
+  EXPECT_NE(ReadText(parameters).find("lesionDetectionRate = tumour=0.666667\n"), std::string::npos)
+    << ReadText(parameters);
+
+  // Face connectivity, a larger overlap and a smaller diameter.
+  ASSERT_EQ(RunCommand(Evaluate() + " --lesionLabels 2 --lesionFaceConnectivity --lesionMinimumOverlap 100 " +
+                         "--lesionMinimumDiameter 7 --json " + Quote(json) + " " + Quote(reference) + " " +
+                         Quote(prediction),
+                       &output),
+            0)
+    << output;
+  const auto strict = nlohmann::json::parse(ReadText(json))["lesions"][0];
+  EXPECT_EQ(strict["connectivity"], "face");
+  EXPECT_EQ(strict["minimumOverlapVoxels"], 100);
+  EXPECT_EQ(strict["detectedLesions"], 1);                          // R2 shares only 72 voxels with each component
+  EXPECT_EQ(strict["aboveMinimumDiameter"]["referenceLesions"], 2); // R2: 7.34 mm
+  EXPECT_EQ(strict["aboveMinimumDiameter"]["detectedLesions"], 1);
+}
+
+TEST(TorchSegEvaluate, LesionFlagsRejectBadValues)
+{
+  fs::path reference, prediction;
+  WriteTumourPair(reference, prediction);
+  const fs::path    json = OutputPath("result.json");
+  const fs::path    lesionCsv = OutputPath("lesions.csv");
+  const std::string images = " --json " + Quote(json) + " " + Quote(reference) + " " + Quote(prediction);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+    { "--lesionLabels 2 --lesionMinimumDiameter -1", "--lesionMinimumDiameter: -1 is not a diameter in mm (>= 0)" },
+    { "--lesionLabels 2 --lesionMinimumOverlap 0", "--lesionMinimumOverlap: 0 is not a number of voxels (>= 1)" },
+    { "--lesionLabels -2", "--lesionLabels: -2 is not a label value (labels are 0 to 255)" },
+    { "--lesionLabels 300", "--lesionLabels: 300 is not a label value (labels are 0 to 255)" },
+    { "--lesionLabels 0", "--lesionLabels: 0 is the background, not a lesion label" },
+    { "--labels 1 --lesionLabels 2", "--lesionLabels: 2 is not one of the labels of --labels 1" },
+    { "--lesionLabels 5", "--lesionLabels: label 5 is in neither " + reference.string() + " nor the prediction(s)" },
+    { "--lesionCsv " + Quote(lesionCsv), "--lesionCsv needs --lesionLabels" },
+  };
+  for (const auto & c : cases)
+  {
+    std::string errors;
+    EXPECT_EQ(RunForErrors(Evaluate() + " " + c.first + images, errors), 2) << c.first;
+    const auto lines = Lines(errors);
+    ASSERT_EQ(lines.size(), 1u) << c.first << ": " << errors;
+    EXPECT_EQ(lines[0].rfind("TorchSegEvaluate: error: " + c.second, 0), 0u) << c.first << ": " << errors;
+    EXPECT_FALSE(fs::exists(json)) << c.first;
+    EXPECT_FALSE(fs::exists(lesionCsv)) << c.first;
+  }
+
+  // A case without tumours is evaluated when the label is asked for: no reference lesion, one false positive.
+  const fs::path clean = WriteTumours("clean.nii.gz", {});
+  const fs::path spot = WriteTumours("spot.nii.gz", { { 20, 20, 20, 22, 22, 22 } });
+  std::string    output;
+  ASSERT_EQ(RunCommand(Evaluate() + " --labels 1,2 --lesionLabels 2 --json " + Quote(json) + " " + Quote(clean) + " " +
+                         Quote(spot),
+                       &output),
+            0)
+    << output;
+  const auto tumour = nlohmann::json::parse(ReadText(json))["lesions"][0];
+  EXPECT_EQ(tumour["status"], "referenceEmpty");
+  EXPECT_TRUE(tumour["detectionRate"].is_null());
+  EXPECT_EQ(tumour["precision"], 0.0);
+  EXPECT_EQ(tumour["falsePositiveComponents"], 1);
+  // Clean against clean: absent, and the rates are null.
+  ASSERT_EQ(RunCommand(Evaluate() + " --labels 1,2 --lesionLabels 2 --json " + Quote(json) + " " + Quote(clean) + " " +
+                         Quote(clean),
+                       &output),
+            0)
+    << output;
+  EXPECT_EQ(nlohmann::json::parse(ReadText(json))["lesions"][0]["status"], "absent");
+  EXPECT_NE(output.find("tumour: absent"), std::string::npos) << output;
+}

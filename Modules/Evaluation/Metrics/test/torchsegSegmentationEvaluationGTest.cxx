@@ -244,3 +244,125 @@ TEST(SegmentationEvaluation, HarmonizedPredictionsShareTheirLabels)
   EXPECT_NE(table.find("inf"), std::string::npos) << table;
   EXPECT_NE(table.find("mean Dice"), std::string::npos) << table;
 }
+
+TEST(SegmentationEvaluation, LesionLabelsAddLesionMeasuresAndOutputs)
+{
+  Label3D::Pointer reference, prediction;
+  MakePair(reference, prediction);
+  torchseg::EvaluationOptions options;
+  options.labelNames = { { 1, "liver" }, { 2, "tumour" } };
+  options.referenceName = "ref.nii.gz";
+  options.predictionName = "pred.nii.gz";
+  const auto plain = torchseg::EvaluateSegmentation<Label3D>(reference, prediction, options);
+  EXPECT_TRUE(plain.lesions.empty());
+
+  options.lesionLabels = { 2, 1, 300 };
+  options.lesionMinimumDiameter = 12.0;
+  std::vector<double> begins;
+  const auto          e = torchseg::EvaluateSegmentation<Label3D>(
+    reference, prediction, options, [&](itk::ProcessObject *, double begin, double) { begins.push_back(begin); });
+  ASSERT_EQ(begins.size(), 4u); // overlap, surfaces, two lesion labels (300 is in neither image)
+  EXPECT_DOUBLE_EQ(begins[1], 0.1);
+  EXPECT_DOUBLE_EQ(begins[2], 0.8);
+  EXPECT_NEAR(begins[3], 0.8 + 0.2 / 3.0, 1e-12);
+  ASSERT_EQ(e.lesions.size(), 3u);
+  EXPECT_EQ(e.lesions[0].label, 1);
+  EXPECT_EQ(e.lesions[0].name, "liver");
+  const auto & cube = e.lesions[0].measures;
+  EXPECT_EQ(cube.all.status, LabelStatus::Ok);
+  EXPECT_EQ(cube.all.detectedLesions, 1u);
+  ASSERT_EQ(cube.referenceLesions.size(), 1u);
+  EXPECT_DOUBLE_EQ(cube.referenceLesions[0].dice, 2000.0 / 11375.0); // one component each: the label's Dice
+  EXPECT_DOUBLE_EQ(cube.minimumDiameterMm, 12.0);
+  // 20^3 voxels: 24.8 mm; 15^3: 18.6 mm; both above 12 mm.
+  EXPECT_EQ(cube.aboveMinimumDiameter.referenceLesions, 1u);
+  EXPECT_EQ(cube.aboveMinimumDiameter.predictedComponents, 1u);
+  const auto & tumour = e.lesions[1].measures;
+  EXPECT_EQ(tumour.all.status, LabelStatus::PredictionEmpty);
+  EXPECT_EQ(tumour.all.detectionRate, 0.0);
+  EXPECT_EQ(e.lesions[2].label, 300);
+  EXPECT_EQ(e.lesions[2].measures.all.status, LabelStatus::Absent);
+  // The other measures do not change.
+  ASSERT_EQ(e.labels.size(), plain.labels.size());
+  EXPECT_EQ(e.labels[0].overlap.dice, plain.labels[0].overlap.dice);
+
+  // JSON: the documented layout first, then "lesions".
+  const auto json = nlohmann::ordered_json::parse(torchseg::FormatEvaluationJSON({ e }));
+  auto       withoutLesions = json;
+  withoutLesions.erase("lesions");
+  EXPECT_EQ(withoutLesions, nlohmann::ordered_json::parse(torchseg::FormatEvaluationJSON({ plain })));
+  EXPECT_EQ(nlohmann::ordered_json::parse(torchseg::FormatEvaluationJSON({ plain })).count("lesions"), 0u);
+  const auto & lesions = json["lesions"];
+  ASSERT_EQ(lesions.size(), 3u);
+  const auto & liver = lesions[0];
+  EXPECT_EQ(liver["label"], 1);
+  EXPECT_EQ(liver["name"], "liver");
+  EXPECT_EQ(liver["status"], "ok");
+  EXPECT_EQ(liver["connectivity"], "full");
+  EXPECT_EQ(liver["minimumOverlapVoxels"], 1);
+  EXPECT_EQ(liver["minimumDiameterMm"], 12.0);
+  EXPECT_EQ(liver["referenceLesions"], 1);
+  EXPECT_EQ(liver["detectedLesions"], 1);
+  EXPECT_EQ(liver["detectionRate"], 1.0);
+  EXPECT_EQ(liver["predictedComponents"], 1);
+  EXPECT_EQ(liver["falsePositiveComponents"], 0);
+  EXPECT_EQ(liver["precision"], 1.0);
+  EXPECT_EQ(liver["aboveMinimumDiameter"]["detectionRate"], 1.0);
+  const auto & lesion = liver["referenceLesionList"][0];
+  EXPECT_EQ(lesion["id"], 1);
+  EXPECT_EQ(lesion["voxels"], 8000);
+  EXPECT_EQ(lesion["volumeMl"], 8.0);
+  EXPECT_DOUBLE_EQ(lesion["equivalentDiameterMm"].get<double>(), std::cbrt(6.0 * 8000.0 / M_PI));
+  EXPECT_EQ(lesion["maximumExtentMm"], 20.0);
+  EXPECT_EQ(lesion["centroid"], nlohmann::ordered_json::array({ 19.5, 19.5, 19.5 }));
+  EXPECT_EQ(lesion["boundingBoxLower"], nlohmann::ordered_json::array({ 10, 10, 10 }));
+  EXPECT_EQ(lesion["detected"], true);
+  EXPECT_DOUBLE_EQ(lesion["dice"].get<double>(), 2000.0 / 11375.0);
+  EXPECT_EQ(lesion["matchedComponents"], nlohmann::ordered_json::array({ 1 }));
+  EXPECT_EQ(lesion["overlapVoxels"], 1000);
+  const auto & component = liver["predictedComponentList"][0];
+  EXPECT_EQ(component["falsePositive"], false);
+  EXPECT_EQ(component["matchedLesions"], nlohmann::ordered_json::array({ 1 }));
+  EXPECT_EQ(component.count("dice"), 0u);
+  EXPECT_EQ(lesions[1]["status"], "predictionEmpty");
+  EXPECT_TRUE(lesions[1]["precision"].is_null());
+  EXPECT_EQ(lesions[1]["referenceLesionList"][0]["detected"], false);
+  EXPECT_EQ(lesions[2]["status"], "absent");
+  EXPECT_TRUE(lesions[2]["detectionRate"].is_null());
+  EXPECT_TRUE(lesions[2]["referenceLesionList"].empty());
+
+  // The table: one row per lesion, the summaries.
+  const std::string table = torchseg::FormatEvaluationTable({ e });
+  EXPECT_NE(table.find("Lesions (connected components, face, edge and vertex neighbours"), std::string::npos) << table;
+  EXPECT_NE(table.find("liver: 1 of 1 lesions detected (rate 1.0000), 0 of 1 predicted components false positive"),
+            std::string::npos)
+    << table;
+  EXPECT_NE(table.find("tumour: 0 of 1 lesions detected (rate 0.0000)"), std::string::npos) << table;
+  EXPECT_NE(table.find("diameter >= 12 mm"), std::string::npos) << table;
+  EXPECT_NE(table.find("label 300: absent"), std::string::npos) << table;
+  EXPECT_EQ(torchseg::FormatEvaluationTable({ plain }).find("Lesions"), std::string::npos);
+
+  // The lesion CSV: the reference lesions, then the predicted components.
+  const auto rows = ParseCSV(torchseg::FormatLesionCSV({ e }));
+  ASSERT_EQ(rows.size(), 1u + 2u + 1u); // liver: a lesion and a component; tumour: a lesion
+  const auto & header = rows[0];
+  auto         column = [&](const std::string & name) {
+    const auto it = std::find(header.begin(), header.end(), name);
+    EXPECT_NE(it, header.end()) << name;
+    return static_cast<std::size_t>(it - header.begin());
+  };
+  EXPECT_EQ(rows[1][column("kind")], "reference");
+  EXPECT_EQ(rows[1][column("voxels")], "8000");
+  EXPECT_EQ(rows[1][column("detected")], "1");
+  EXPECT_EQ(rows[1][column("falsePositive")], "");
+  EXPECT_EQ(rows[1][column("centroidZ")], "19.5");
+  EXPECT_EQ(rows[1][column("aboveMinimumDiameter")], "1");
+  EXPECT_EQ(rows[2][column("kind")], "prediction");
+  EXPECT_EQ(rows[2][column("falsePositive")], "0");
+  EXPECT_EQ(rows[2][column("dice")], "");
+  EXPECT_EQ(rows[3][column("name")], "tumour");
+  EXPECT_EQ(rows[3][column("detected")], "0");
+  EXPECT_EQ(rows[3][column("dice")], "0");
+  EXPECT_EQ(rows[3][column("aboveMinimumDiameter")], "0"); // 4^3 voxels: 4.96 mm
+  EXPECT_EQ(rows[3].size(), header.size());
+}
