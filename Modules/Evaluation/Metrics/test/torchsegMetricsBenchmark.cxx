@@ -1,11 +1,14 @@
 // Evaluation on a CT-sized pair: 512 x 512 x 300 voxels of 0.8 x 0.8 x 1.5 mm, a liver-like ellipsoid (label 1) with
 // three tumour spheres (label 2); the prediction is shifted, eroded, misses part of one tumour and adds a false one.
-// Compares the toolkit's filters with ITK's LabelOverlapMeasuresImageFilter and HausdorffDistanceImageFilter.
+// Compares the toolkit's filters with ITK's LabelOverlapMeasuresImageFilter, HausdorffDistanceImageFilter and (for the
+// lesion-wise detection) ConnectedComponentImageFilter.
 // Run each benchmark in its own process (--benchmark_filter) for a meaningful peak memory.
+#include "torchsegLesionDetectionMetricsImageFilter.h"
 #include "torchsegOverlapMetricsImageFilter.h"
 #include "torchsegSegmentationEvaluation.h"
 #include "torchsegSurfaceDistanceMetricsImageFilter.h"
 
+#include "itkConnectedComponentImageFilter.h"
 #include "itkHausdorffDistanceImageFilter.h"
 #include "itkImageRegionIteratorWithIndex.h"
 #include "itkLabelOverlapMeasuresImageFilter.h"
@@ -315,6 +318,81 @@ BM_ITKHausdorffBothLabels(benchmark::State & state)
   SetCounters(state);
 }
 
+/** Lesion-wise detection of one label: the run scan of both images, the labelling and the matching. */
+void
+Lesions(benchmark::State & state, std::uint8_t label)
+{
+  const Pair & pair = GetPair();
+  double       detected = 0, lesions = 0, components = 0, falsePositives = 0;
+  for (auto _ : state)
+  {
+    auto filter = torchseg::LesionDetectionMetricsImageFilter<LabelImage>::New();
+    filter->SetReferenceImage(pair.reference);
+    filter->SetPredictionImage(pair.prediction);
+    filter->SetLabel(label);
+    filter->Update();
+    const torchseg::LesionDetectionSummary & s = filter->GetSummary();
+    detected = static_cast<double>(s.detectedLesions);
+    lesions = static_cast<double>(s.referenceLesions);
+    components = static_cast<double>(s.predictedComponents);
+    falsePositives = static_cast<double>(s.falsePositiveComponents);
+  }
+  state.counters["lesions"] = lesions;
+  state.counters["detected"] = detected;
+  state.counters["components"] = components;
+  state.counters["falsePositives"] = falsePositives;
+  SetCounters(state);
+}
+
+void
+BM_LesionsTumour(benchmark::State & state)
+{
+  Lesions(state, 2);
+}
+
+/** The liver: one large component per image, about 150 000 runs each. */
+void
+BM_LesionsLiver(benchmark::State & state)
+{
+  Lesions(state, 1);
+}
+
+/** ITK's connected components of the tumour masks of both images (masks made before the timing): labelling only, no
+ * sizes and no matching. */
+void
+BM_ITKConnectedComponentsTumour(benchmark::State & state)
+{
+  const Pair &                     pair = GetPair();
+  std::vector<LabelImage::Pointer> masks;
+  for (const LabelImage * source : { pair.reference.GetPointer(), pair.prediction.GetPointer() })
+  {
+    auto mask = LabelImage::New();
+    mask->CopyInformation(source);
+    mask->SetRegions(source->GetLargestPossibleRegion());
+    mask->Allocate();
+    const std::size_t n = source->GetLargestPossibleRegion().GetNumberOfPixels();
+    for (std::size_t i = 0; i < n; ++i)
+    {
+      mask->GetBufferPointer()[i] = source->GetBufferPointer()[i] == 2;
+    }
+    masks.push_back(mask);
+  }
+  double objects = 0;
+  for (auto _ : state)
+  {
+    for (const auto & mask : masks)
+    {
+      auto filter = itk::ConnectedComponentImageFilter<LabelImage, itk::Image<std::uint32_t, 3>>::New();
+      filter->SetInput(mask);
+      filter->SetFullyConnected(true);
+      filter->Update();
+      objects = static_cast<double>(filter->GetObjectCount());
+    }
+  }
+  state.counters["predictedComponents"] = objects;
+  SetCounters(state);
+}
+
 } // namespace
 
 BENCHMARK(BM_Overlap)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->UseRealTime()->Iterations(5);
@@ -342,6 +420,14 @@ BENCHMARK(BM_ITKHausdorffBothLabels)
   ->MeasureProcessCPUTime()
   ->UseRealTime()
   ->Iterations(1);
+
+BENCHMARK(BM_LesionsTumour)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->UseRealTime()->Iterations(5);
+BENCHMARK(BM_LesionsLiver)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->UseRealTime()->Iterations(3);
+BENCHMARK(BM_ITKConnectedComponentsTumour)
+  ->Unit(benchmark::kMillisecond)
+  ->MeasureProcessCPUTime()
+  ->UseRealTime()
+  ->Iterations(3);
 
 int
 main(int argc, char ** argv)
