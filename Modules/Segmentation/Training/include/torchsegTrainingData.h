@@ -8,6 +8,8 @@
 #include "itkObjectFactory.h"
 
 #include <array>
+#include <cstdint>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -67,9 +69,12 @@ ResampleToSpacing(const TImage * image, const std::array<double, 3> & spacing, b
 
 /** \class ForegroundIntensityStatistics
  * \brief Accumulates the CT values of foreground voxels (label > 0) over a training set: a fine histogram for the
- * percentiles and exact sums for the mean and standard deviation; then the normalisation nnU-Net uses for CT.
+ * percentiles and per-image moments (count, mean, sum of squared deviations) for the mean and standard deviation; then
+ * the normalisation nnU-Net uses for CT.
  *
- * Add() may be called from several threads at once.
+ * Add() may be called from several threads at once. The result does not depend on the order of the calls: the
+ * histogram holds integer counts, and the moments of the images are merged in the order of their keys (floating-point
+ * merging is not associative, and the last bits of the normalisation reach every weight of a trained model).
  * \ingroup TorchSegTraining
  */
 class ForegroundIntensityStatistics : public itk::Object
@@ -88,9 +93,13 @@ public:
   static constexpr double HistogramMaximum = 12288.0;
   static constexpr double BinWidth = 0.25;
 
-  /** Adds the voxels of \a image where \a labels is non-zero (same grid, checked by the caller). */
+  /** Adds the voxels of \a image where \a labels is non-zero (same grid, checked by the caller), merged after the
+   * images added so far. */
   void
   Add(const CTImageType * image, const LabelImageType * labels);
+  /** Likewise, merged in the order of \a key (e.g. the case index) whatever the order of the calls; each key once. */
+  void
+  Add(const CTImageType * image, const LabelImageType * labels, uint64_t key);
 
   std::size_t
   GetNumberOfVoxels() const;
@@ -116,11 +125,19 @@ protected:
   PrintSelf(std::ostream & os, itk::Indent indent) const override;
 
 private:
-  mutable std::mutex    m_Mutex;
-  std::vector<uint64_t> m_Histogram;
-  uint64_t              m_Count = 0;
-  double                m_Sum = 0.0;
-  double                m_SumOfSquaredDeviations = 0.0;
+  struct Moments
+  {
+    uint64_t count = 0;
+    double   mean = 0.0;
+    double   sumOfSquaredDeviations = 0.0;
+  };
+  /** The moments of every image merged in key order (Chan et al.). */
+  Moments
+  MergedMoments() const;
+
+  mutable std::mutex          m_Mutex;
+  std::vector<uint64_t>       m_Histogram;
+  std::map<uint64_t, Moments> m_Moments; //!< per added image, by key
 };
 
 } // namespace torchseg

@@ -590,6 +590,8 @@ BatchLoader::Next(Batch & batch)
   }
   if (m_Workers.empty())
   {
+    // As a worker would: one thread, so that the batch is bitwise the same whatever the number of workers.
+    detail::ScopedOneTorchThread one;
     batch = m_Sampler->MakeBatch(m_Epoch, m_NextToHand++);
     m_WaitSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return true;

@@ -1115,6 +1115,9 @@ Trainer::Run()
   const double           totalIterations = static_cast<double>(o.epochs - startEpoch) * I;
   for (int epoch = startEpoch; epoch < o.epochs; ++epoch)
   {
+    // The training thread's LibTorch thread count, again: it is a per-thread setting that a validation predictor may
+    // have changed, and the results of parallel reductions depend on it.
+    SetTorchNumberOfThreads(o.numberOfThreads);
     const auto  epochStart = Clock::now();
     BatchLoader loader(m_Sampler, epoch, I, o.numberOfWorkers);
     double      lossSum = 0.0;

@@ -287,14 +287,24 @@ ForegroundIntensityStatistics::ForegroundIntensityStatistics()
 void
 ForegroundIntensityStatistics::Add(const CTImageType * image, const LabelImageType * labels)
 {
+  uint64_t key = 0;
+  {
+    std::lock_guard<std::mutex> lock(m_Mutex);
+    key = m_Moments.empty() ? 0 : m_Moments.rbegin()->first + 1;
+  }
+  this->Add(image, labels, key);
+}
+
+void
+ForegroundIntensityStatistics::Add(const CTImageType * image, const LabelImageType * labels, uint64_t key)
+{
   if (image->GetBufferedRegion() != labels->GetBufferedRegion())
   {
     itkExceptionMacro(<< "image region " << image->GetBufferedRegion().GetSize() << " and label region "
                       << labels->GetBufferedRegion().GetSize() << " differ");
   }
-  // A local pass (Welford) merged under the lock, so cases loaded in parallel threads can add at once.
-  uint64_t              count = 0;
-  double                mean = 0.0, m2 = 0.0;
+  // A local pass (Welford), stored under the lock, so cases loaded in parallel threads can add at once.
+  Moments               moments;
   const float *         v = image->GetBufferPointer();
   const uint8_t *       l = labels->GetBufferPointer();
   const std::size_t     n = image->GetBufferedRegion().GetNumberOfPixels();
@@ -307,46 +317,59 @@ ForegroundIntensityStatistics::Add(const CTImageType * image, const LabelImageTy
       continue;
     }
     const double x = v[i];
-    ++count;
-    const double delta = x - mean;
-    mean += delta / static_cast<double>(count);
-    m2 += delta * (x - mean);
+    ++moments.count;
+    const double delta = x - moments.mean;
+    moments.mean += delta / static_cast<double>(moments.count);
+    moments.sumOfSquaredDeviations += delta * (x - moments.mean);
     const double bin = std::min(last, std::max(0.0, std::round((x - HistogramMinimum) / BinWidth)));
     ++histogram[static_cast<std::size_t>(bin)];
   }
-  if (count == 0)
-  {
-    return;
-  }
   std::lock_guard<std::mutex> lock(m_Mutex);
+  if (!m_Moments.emplace(key, moments).second)
+  {
+    itkExceptionMacro(<< "an image was already added with the key " << key);
+  }
   for (std::size_t b = 0; b < histogram.size(); ++b)
   {
     m_Histogram[b] += histogram[b];
   }
-  // Chan et al.'s merge of (count, mean, M2), kept as sums of deviations from the running mean.
-  const double na = static_cast<double>(m_Count), nb = static_cast<double>(count);
-  const double meanA = m_Count ? m_Sum / na : 0.0;
-  const double delta = mean - meanA;
-  const double total = na + nb;
-  const double mergedMean = meanA + delta * nb / total;
-  m_SumOfSquaredDeviations += m2 + delta * delta * na * nb / total;
-  m_Count += count;
-  m_Sum = mergedMean * total;
   this->Modified();
+}
+
+ForegroundIntensityStatistics::Moments
+ForegroundIntensityStatistics::MergedMoments() const
+{
+  // Chan et al.'s pairwise merge of (count, mean, M2), in key order. Called with the lock held.
+  Moments merged;
+  for (const auto & item : m_Moments)
+  {
+    const Moments & m = item.second;
+    if (m.count == 0)
+    {
+      continue;
+    }
+    const double na = static_cast<double>(merged.count), nb = static_cast<double>(m.count);
+    const double total = na + nb;
+    const double delta = m.mean - merged.mean;
+    merged.mean += delta * nb / total;
+    merged.sumOfSquaredDeviations += m.sumOfSquaredDeviations + delta * delta * na * nb / total;
+    merged.count += m.count;
+  }
+  return merged;
 }
 
 std::size_t
 ForegroundIntensityStatistics::GetNumberOfVoxels() const
 {
   std::lock_guard<std::mutex> lock(m_Mutex);
-  return m_Count;
+  return this->MergedMoments().count;
 }
 
 double
 ForegroundIntensityStatistics::GetMean() const
 {
   std::lock_guard<std::mutex> lock(m_Mutex);
-  return m_Count ? m_Sum / static_cast<double>(m_Count) : 0.0;
+  return this->MergedMoments().mean;
 }
 
 double
@@ -354,20 +377,22 @@ ForegroundIntensityStatistics::GetStandardDeviation() const
 {
   std::lock_guard<std::mutex> lock(m_Mutex);
   // Population standard deviation, as numpy.std (nnU-Net).
-  return m_Count ? std::sqrt(m_SumOfSquaredDeviations / static_cast<double>(m_Count)) : 0.0;
+  const Moments m = this->MergedMoments();
+  return m.count ? std::sqrt(m.sumOfSquaredDeviations / static_cast<double>(m.count)) : 0.0;
 }
 
 double
 ForegroundIntensityStatistics::GetQuantile(double q) const
 {
   std::lock_guard<std::mutex> lock(m_Mutex);
-  if (m_Count == 0)
+  const uint64_t              count = this->MergedMoments().count;
+  if (count == 0)
   {
     itkExceptionMacro(<< "no foreground voxel was added");
   }
   q = std::min(1.0, std::max(0.0, q));
   // numpy's linear method: the value at fractional rank q * (n - 1) between the order statistics around it.
-  const double rank = q * static_cast<double>(m_Count - 1);
+  const double rank = q * static_cast<double>(count - 1);
   const auto   lower = static_cast<uint64_t>(std::floor(rank));
   const double fraction = rank - static_cast<double>(lower);
   auto         valueAt = [this](uint64_t r) {
@@ -427,9 +452,11 @@ ForegroundIntensityStatistics::PrintSelf(std::ostream & os, itk::Indent indent) 
   std::lock_guard<std::mutex> lock(m_Mutex);
   os << indent << "Histogram: " << m_Histogram.size() << " bins of " << BinWidth << " HU from " << HistogramMinimum
      << std::endl;
-  os << indent << "Count: " << m_Count << std::endl;
-  os << indent << "Sum: " << m_Sum << std::endl;
-  os << indent << "SumOfSquaredDeviations: " << m_SumOfSquaredDeviations << std::endl;
+  const Moments m = this->MergedMoments();
+  os << indent << "Images: " << m_Moments.size() << std::endl;
+  os << indent << "Count: " << m.count << std::endl;
+  os << indent << "Mean: " << m.mean << std::endl;
+  os << indent << "SumOfSquaredDeviations: " << m.sumOfSquaredDeviations << std::endl;
 }
 
 } // namespace torchseg

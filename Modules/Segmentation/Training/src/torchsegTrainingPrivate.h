@@ -18,7 +18,8 @@ namespace detail
 {
 
 /** Makes LibTorch operators called from the current (helper) thread run on that thread alone, so background data
- * workers do not spawn OpenMP teams that compete with the training thread. With the OpenMP backend the thread count
+ * workers do not spawn OpenMP teams that compete with the training thread. For threads this library starts only: on
+ * a caller's thread use ScopedOneTorchThread. With the OpenMP backend the thread count
  * is a per-thread setting; LibTorch initialises it lazily from its global count on a thread's first parallel call,
  * hence the explicit initialisation first. */
 inline void
@@ -29,6 +30,34 @@ UseOneTorchThreadHere()
   omp_set_num_threads(1);
 #endif
 }
+
+/** Runs the LibTorch operators of the current thread on that thread alone while it lives, then gives the thread its
+ * own count back. For work a thread does between its own parallel work (the training thread making a batch or loading
+ * a case): an OpenMP thread count is a per-thread setting that would otherwise stay at one, and results of parallel
+ * reductions depend on the thread count. */
+class ScopedOneTorchThread
+{
+public:
+  ScopedOneTorchThread()
+    : m_Previous(at::get_num_threads()) // also LibTorch's lazy per-thread initialisation, which would undo ours later
+  {
+#ifdef _OPENMP
+    omp_set_num_threads(1);
+#endif
+  }
+  ~ScopedOneTorchThread()
+  {
+#ifdef _OPENMP
+    omp_set_num_threads(m_Previous);
+#endif
+  }
+  ScopedOneTorchThread(const ScopedOneTorchThread &) = delete;
+  ScopedOneTorchThread &
+  operator=(const ScopedOneTorchThread &) = delete;
+
+private:
+  int m_Previous;
+};
 
 /** FNV-1a: a hash of a string that is the same on every run (std::hash need not be). */
 inline uint64_t

@@ -84,7 +84,6 @@ LoadTrainingVolumes(const std::vector<CaseFiles> & cases, const PreprocessingOpt
   std::exception_ptr          error;
   std::mutex                  mutex;
   auto                        work = [&]() {
-    detail::UseOneTorchThreadHere();
     while (!failed)
     {
       const std::size_t i = next++;
@@ -96,7 +95,12 @@ LoadTrainingVolumes(const std::vector<CaseFiles> & cases, const PreprocessingOpt
       {
         const auto ct = ReadCTImage(cases[i].image);
         const auto labels = ReadLabelImage(cases[i].label);
-        volumes[i] = PrepareTrainingVolume(ct, labels, options, cases[i].image, cases[i].label, statistics);
+        volumes[i] = PrepareTrainingVolume(ct, labels, options, cases[i].image, cases[i].label);
+        if (statistics)
+        {
+          // Keyed by the case: the normalisation must not depend on which thread finished first.
+          statistics->Add(ct, labels, i);
+        }
       }
       catch (...)
       {
@@ -121,9 +125,16 @@ LoadTrainingVolumes(const std::vector<CaseFiles> & cases, const PreprocessingOpt
   std::vector<std::thread> pool;
   for (std::size_t t = 1; t < threads; ++t)
   {
-    pool.emplace_back(work);
+    pool.emplace_back([&work] {
+      detail::UseOneTorchThreadHere();
+      work();
+    });
   }
-  work();
+  {
+    // The caller's thread helps, and then trains with its own thread count again.
+    detail::ScopedOneTorchThread one;
+    work();
+  }
   for (auto & t : pool)
   {
     t.join();

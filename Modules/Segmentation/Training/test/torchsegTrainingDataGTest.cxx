@@ -1,4 +1,5 @@
 #include "torchsegTrainingSet.h"
+#include "torchsegSyntheticCases.h"
 #include "torchsegTestingSupport.h"
 
 #include "itkImageRegionIteratorWithIndex.h"
@@ -285,6 +286,41 @@ TEST(Normalisation, ForegroundStatisticsMatchNumpyPercentilesMeanAndStd)
   EXPECT_THROW(statistics->ComputeNormalization("minmax"), itk::ExceptionObject);
 }
 
+TEST(Normalisation, ForegroundStatisticsDoNotDependOnTheOrderOfTheCalls)
+{
+  // Cases loaded by several threads finish in any order: keyed images merge in key order, bitwise.
+  std::vector<CTImageType::Pointer>    images;
+  std::vector<LabelImageType::Pointer> labels;
+  for (int c = 0; c < 3; ++c)
+  {
+    images.push_back(MakeImage<CTImageType>({ { 17, 13, 3 } }, { { 1, 1, 1 } }));
+    labels.push_back(MakeImage<LabelImageType>({ { 17, 13, 3 } }, { { 1, 1, 1 } }));
+    float *   v = images.back()->GetBufferPointer();
+    uint8_t * l = labels.back()->GetBufferPointer();
+    for (int i = 0; i < 17 * 13 * 3; ++i)
+    {
+      v[i] = static_cast<float>(std::sin(0.37 * i + c) * (100.0 + 700.0 * c) + 0.1 * c);
+      l[i] = static_cast<uint8_t>((i * (c + 2)) % 5 != 0);
+    }
+  }
+  auto forward = ForegroundIntensityStatistics::New();
+  auto backward = ForegroundIntensityStatistics::New();
+  auto plain = ForegroundIntensityStatistics::New();
+  for (uint64_t c = 0; c < 3; ++c)
+  {
+    forward->Add(images[c], labels[c], c);
+    backward->Add(images[2 - c], labels[2 - c], 2 - c);
+    plain->Add(images[c], labels[c]);
+  }
+  EXPECT_EQ(forward->GetNumberOfVoxels(), backward->GetNumberOfVoxels());
+  EXPECT_EQ(forward->GetMean(), backward->GetMean());
+  EXPECT_EQ(forward->GetStandardDeviation(), backward->GetStandardDeviation());
+  EXPECT_EQ(forward->GetMean(), plain->GetMean());
+  EXPECT_EQ(forward->GetStandardDeviation(), plain->GetStandardDeviation());
+  EXPECT_EQ(forward->GetQuantile(0.005), backward->GetQuantile(0.005));
+  EXPECT_THROW(forward->Add(images[0], labels[0], 1), itk::ExceptionObject);
+}
+
 TEST(Preprocessing, PreparedVolumeHoldsReorientedTensorsAndForegroundLocations)
 {
   CTImageType::Pointer    ct;
@@ -312,4 +348,27 @@ TEST(Preprocessing, PreparedVolumeHoldsReorientedTensorsAndForegroundLocations)
   options.numberOfClasses = 2;
   const std::string message = MessageOf([&] { PrepareTrainingVolume(ct, labels, options, "ct.nii", "seg.nii"); });
   EXPECT_NE(message.find("seg.nii holds the value 2"), std::string::npos) << message;
+}
+
+TEST(Preprocessing, LoadingCasesInParallelLeavesTheCallersThreadCountAndGivesTheSameStatistics)
+{
+  const auto          dir = OutputPath("parallel-load");
+  const auto          list = torchseg::testing::WriteSyntheticCases(dir, { 1, 2, 3 }, "train.csv");
+  const auto          cases = ReadCases(list.string());
+  std::vector<double> means;
+  for (int threads : { 1, 2, 3 })
+  {
+    SCOPED_TRACE(threads);
+    at::set_num_threads(2);
+    PreprocessingOptions options;
+    options.numberOfThreads = threads;
+    auto       statistics = ForegroundIntensityStatistics::New();
+    const auto volumes = LoadTrainingVolumes(cases, options, statistics);
+    ASSERT_EQ(volumes.size(), 3u);
+    // The calling thread (which helps loading) trains next: it must keep its two threads.
+    EXPECT_EQ(at::get_num_threads(), 2);
+    means.push_back(statistics->GetMean());
+  }
+  EXPECT_EQ(means[0], means[1]);
+  EXPECT_EQ(means[0], means[2]);
 }
