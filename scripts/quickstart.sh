@@ -22,9 +22,11 @@ torchseg_log "2/5 segmenting the DICOM series with the shipped model"
 "$bin/TorchSegPredict" "$out/phantom-dicom/case000_ct" "$out/case000_prediction.nii.gz"
 "$bin/TorchSegPredict" "$out/phantom/case000_ct.nii.gz" "$out/case000_prediction.seg.nrrd"
 
-torchseg_log "3/5 evaluating against the phantom's reference labels"
-"$bin/TorchSegEvaluate" --json "$out/case000_evaluation.json" --csv "$out/case000_evaluation.csv" \
-  "$out/phantom/case000_label.nii.gz" "$out/case000_prediction.nii.gz"
+torchseg_log "3/5 evaluating against the phantom's reference labels (overlap, surface distances, tumour detection)"
+"$bin/TorchSegEvaluate" --labels 1,2 --labelNames liver,tumour --lesionLabels 2 \
+  --json "$out/case000_evaluation.json" --csv "$out/case000_evaluation.csv" --lesionCsv "$out/case000_lesions.csv" \
+  "$out/phantom/case000_label.nii.gz" "$out/case000_prediction.nii.gz" | grep -v '^<'
+
 
 torchseg_log "4/5 drawing slice and comparison pictures"
 "$bin/TorchSegRender" --mode slices --image "$out/phantom/case000_ct.nii.gz" \
@@ -45,4 +47,11 @@ else
 fi
 
 torchseg_log "done in $(( $(date +%s) - start )) s after the build. Results in $out:"
-ls -1 "$out" | sed 's/^/  /' >&2
+cat >&2 <<EOF
+  phantom/case000_ct.nii.gz, phantom/case000_label.nii.gz   the synthetic CT and its reference labels
+  phantom-dicom/case000_ct/                                 the same CT as a DICOM series
+  case000_prediction.nii.gz, case000_prediction.seg.nrrd    the segmentation (NIfTI; 3D Slicer segmentation)
+  case000_evaluation.json, .csv, case000_lesions.csv        Dice, IoU, surface distances, tumour detection
+  case000_slices.png, case000_compare.png                   slice views; prediction against reference
+  case000_surface.png, surfaces/                            3D picture; label surfaces (.vtp, .stl)
+EOF
