@@ -4,6 +4,7 @@
 #include "torchsegApplication.h"
 #include "torchsegInference.h"
 #include "torchsegTensorBridge.h"
+#include "torchsegThreads.h"
 #include "torchsegTrainer.h"
 
 #include <cmath>
@@ -203,6 +204,24 @@ OptionsFrom(const ParsedArguments & args)
   o.seed = static_cast<uint64_t>(seed);
   o.numberOfThreads = args.GetInt("numberOfThreads");
   o.numberOfWorkers = args.GetInt("numberOfWorkers");
+
+  // The launcher's environment variables, overridden by the flags given.
+  o.distributed = torchseg::DistributedOptions::FromEnvironment();
+  for (auto [flag, value] : { std::pair{ "worldSize", &o.distributed.worldSize },
+                              { "rank", &o.distributed.rank },
+                              { "localRank", &o.distributed.localRank },
+                              { "masterPort", &o.distributed.masterPort } })
+  {
+    if (args.IsSet(flag))
+    {
+      *value = args.GetInt(flag);
+    }
+  }
+  if (args.IsSet("masterAddress"))
+  {
+    o.distributed.masterAddress = args.GetString("masterAddress");
+  }
+  o.distributed.timeoutSeconds = args.GetDouble("distributedTimeout");
   return o;
 }
 
@@ -215,21 +234,29 @@ main(int argc, char * argv[])
   return app.Run(argc, argv, [](const ParsedArguments & args, torchseg::cli::Application & app) {
     torchseg::TrainerOptions options = OptionsFrom(args);
     options.numberOfThreads = app.GetNumberOfThreads();
-    torchseg::SetTorchNumberOfThreads(app.GetNumberOfThreads());
+    if (options.distributed.IsDistributed() && !args.IsSet("numberOfThreads"))
+    {
+      // The processes of one machine share its cores.
+      options.numberOfThreads = torchseg::SetITKNumberOfThreads(options.distributed.GetDefaultNumberOfThreads());
+    }
+    torchseg::SetTorchNumberOfThreads(options.numberOfThreads);
+    // Rank 0 reports; the others say only what concerns them, prefixed with their rank.
+    const bool        reporting = options.distributed.rank == 0;
+    const std::string prefix = reporting ? std::string() : "rank " + std::to_string(options.distributed.rank) + ": ";
 
     auto & progress = app.GetProgress();
-    auto   say = [&app](const std::string & line) {
+    auto   say = [&app, prefix](const std::string & line) {
       if (app.GetProgress().IsDrawingBar())
       {
         std::cerr << "\r\033[K" << std::flush;
       }
-      std::cout << line << std::endl;
+      std::cout << prefix << line << std::endl;
     };
     auto trainer = torchseg::Trainer::New();
     trainer->SetOptions(options);
     // Validation segments the held-out volumes exactly as TorchSegPredict does.
     torchseg::InferenceOptions inference;
-    inference.numberOfThreads = app.GetNumberOfThreads();
+    inference.numberOfThreads = options.numberOfThreads;
     trainer->SetValidationPredictor([inference](torchseg::Model & model, const torchseg::CTImageType * image) {
       auto labels = torchseg::LabelImageType::New();
       labels->CopyInformation(image);
@@ -239,8 +266,12 @@ main(int argc, char * argv[])
       return labels;
     });
     trainer->SetMessageCallback(say);
-    trainer->SetProgressCallback([&progress](const torchseg::TrainingProgress & p) {
+    trainer->SetProgressCallback([&progress, reporting](const torchseg::TrainingProgress & p) {
       progress.CheckAbort();
+      if (!reporting)
+      {
+        return;
+      }
       std::ostringstream status;
       if (p.epoch == 0)
       {
@@ -257,7 +288,11 @@ main(int argc, char * argv[])
       progress.Report(p.fraction, status.str());
     });
     const auto names = options.classes.GetLabels();
-    trainer->SetEpochCallback([&say, &options, names](const torchseg::EpochRecord & r) {
+    trainer->SetEpochCallback([&say, &options, names, reporting](const torchseg::EpochRecord & r) {
+      if (!reporting)
+      {
+        return;
+      }
       std::ostringstream line;
       line << "epoch " << r.epoch << "/" << options.epochs << ": loss " << Fixed(r.trainLoss, 4) << ", lr "
            << Scientific(r.learningRate);
@@ -276,8 +311,16 @@ main(int argc, char * argv[])
     });
 
     trainer->ValidateOptions();
-    progress.Start("Training", options.outputModel);
+    if (reporting)
+    {
+      progress.Start("Training", options.outputModel);
+    }
     trainer->Run();
+    if (!reporting)
+    {
+      say("done");
+      return;
+    }
 
     const auto & log = trainer->GetLog();
     int          bestEpoch = 0;

@@ -1,8 +1,10 @@
 // TorchSegTrain run as a program: a short training on synthetic cases (model, checkpoint, logs, return parameters),
-// the same model after kill -9 and --resume as without interruption, and every bad input (one stderr line naming
-// the file or value, non-zero exit, nothing written).
+// the same model after kill -9 and --resume as without interruption, every bad input (one stderr line naming the file
+// or value, non-zero exit, nothing written), and distributed training: two processes launched as torchrun would, their
+// resumed run, and a process that dies or hangs stopping the other with an error.
 #include "torchsegModel.h"
 #include "torchsegSyntheticCases.h"
+#include "torchsegTestProcesses.h"
 #include "torchsegTestingSupport.h"
 
 #include <nlohmann/json.hpp>
@@ -15,6 +17,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -46,18 +49,20 @@ TinyFlags()
          " --epochs 3 --iterationsPerEpoch 5 --learningRate 0.01 --numberOfThreads 2 --numberOfWorkers 2 --seed 3";
 }
 
-// Shared data, written once per test binary run.
-const fs::path &
+// The data of the running test, written on first use (each test its own: ctest -j runs tests at once).
+fs::path
 Data()
 {
-  static const fs::path dir = [] {
-    const fs::path d = fs::path(TORCHSEG_TEST_OUTPUT_DIR) / "TorchSegTrainGTests_data";
-    fs::remove_all(d);
+  static std::map<std::string, fs::path> written;
+  const std::string                      test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  if (!written.count(test))
+  {
+    const fs::path d = OutputPath("data");
     torchseg::testing::WriteSyntheticCases(d, { 1, 2, 3 }, "train.csv");
     torchseg::testing::WriteSyntheticCases(d, { 7 }, "validation.csv", torchseg::testing::Orientation::Oblique);
-    return d;
-  }();
-  return dir;
+    written[test] = d;
+  }
+  return written[test];
 }
 
 std::vector<torch::Tensor>
@@ -268,4 +273,170 @@ TEST(TorchSegTrain, BadInputsFailWithOneLineNamingTheFaultAndWriteNothing)
     EXPECT_FALSE(fs::exists(dir / "model.pt"));
     EXPECT_FALSE(fs::exists(dir / "model.pt.checkpoint"));
   }
+}
+
+namespace
+{
+
+// Two TorchSegTrain processes on 127.0.0.1, given their ranks as torchrun would (environment variables; rank 1's
+// RANK may be overridden by its own flags); rank 1's outputs go to another directory, which must stay empty.
+struct TwoProcesses
+{
+  pid_t    pid[2] = { -1, -1 };
+  fs::path log[2];
+
+  TwoProcesses(const fs::path & dir, const std::string & flags, const std::string & rank1Flags = std::string(),
+               const std::string & rank1Environment = "1")
+  {
+    const int port = torchseg::testing::FreePort();
+    for (int r = 0; r < 2; ++r)
+    {
+      fs::create_directories(dir / ("rank" + std::to_string(r)));
+      log[r] = dir / ("rank" + std::to_string(r) + ".txt");
+      const std::string environment = "env MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) +
+                                      " WORLD_SIZE=2 RANK=" + (r == 1 ? rank1Environment : std::string("0")) +
+                                      " LOCAL_RANK=" + std::to_string(r);
+      pid[r] = torchseg::testing::StartProcess(environment + " " + Train() + flags + " --outputModel " +
+                                                 Quote(dir / ("rank" + std::to_string(r)) / "model.pt") +
+                                                 (r == 1 ? rank1Flags : std::string()),
+                                               log[r]);
+    }
+  }
+  int
+  Wait(int r, double seconds)
+  {
+    const int code = torchseg::testing::WaitProcess(pid[r], seconds);
+    if (code >= 0)
+    {
+      pid[r] = -1;
+    }
+    return code;
+  }
+  ~TwoProcesses()
+  {
+    for (pid_t p : pid)
+    {
+      if (p > 0)
+      {
+        torchseg::testing::KillProcess(p);
+      }
+    }
+  }
+};
+
+bool
+WaitForFile(const fs::path & path, double seconds)
+{
+  const auto start = std::chrono::steady_clock::now();
+  while (!fs::exists(path))
+  {
+    if (std::chrono::steady_clock::now() - start > std::chrono::duration<double>(seconds))
+    {
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+} // namespace
+
+TEST(TorchSegTrain, TwoProcessesLaunchedLikeTorchrunTrainOneModelAndResumeExactly)
+{
+  const fs::path    dir = OutputPath("distributed");
+  const std::string flags = " --trainList " + Quote(Data() / "train.csv") + " --validationList " +
+                            Quote(Data() / "validation.csv") + TinyFlags() +
+                            " --numberOfThreads 1 --schedule constant --distributedTimeout 120";
+  // Uninterrupted: 4 epochs. Rank 1's environment says rank 7: its --rank flag overrides it.
+  {
+    TwoProcesses run(
+      dir / "whole", flags + " --epochs 4 --logFile " + Quote(dir / "whole" / "log.csv"), " --rank 1", "7");
+    ASSERT_EQ(run.Wait(0, 300), 0) << torchseg::testing::ReadFile(run.log[0]);
+    ASSERT_EQ(run.Wait(1, 60), 0) << torchseg::testing::ReadFile(run.log[1]);
+    const std::string output = torchseg::testing::ReadFile(run.log[0]);
+    EXPECT_NE(output.find("2 processes, 8 samples per step"), std::string::npos) << output;
+    EXPECT_NE(output.find("epoch 4/4"), std::string::npos) << output;
+    // Rank 1 reports only its own lines, and wrote nothing.
+    const std::string other = torchseg::testing::ReadFile(run.log[1]);
+    EXPECT_EQ(other.find("epoch "), std::string::npos) << other;
+    EXPECT_NE(other.find("rank 1: "), std::string::npos) << other;
+    EXPECT_TRUE(fs::is_empty(dir / "whole" / "rank1"));
+    EXPECT_EQ(CheckpointEpoch(dir / "whole" / "rank0" / "model.pt.checkpoint"), 4);
+    const auto log = nlohmann::json::parse(ReadText(dir / "whole" / "log.json"));
+    EXPECT_EQ(log["epochs"].size(), 4u);
+    EXPECT_EQ(log["options"]["worldSize"], 2);
+  }
+  // Two epochs, then resumed to four: the same model. Only rank 0 reads the checkpoint (rank 1 is given a path that
+  // does not exist on its "machine").
+  {
+    TwoProcesses run(dir / "part", flags + " --epochs 2");
+    ASSERT_EQ(run.Wait(0, 300), 0) << torchseg::testing::ReadFile(run.log[0]);
+    ASSERT_EQ(run.Wait(1, 60), 0) << torchseg::testing::ReadFile(run.log[1]);
+  }
+  {
+    TwoProcesses run(dir / "part",
+                     flags + " --epochs 4 --resume " + Quote(dir / "part" / "rank0" / "model.pt.checkpoint"),
+                     " --resume " + Quote(dir / "nowhere" / "model.pt.checkpoint"));
+    ASSERT_EQ(run.Wait(0, 300), 0) << torchseg::testing::ReadFile(run.log[0]);
+    ASSERT_EQ(run.Wait(1, 60), 0) << torchseg::testing::ReadFile(run.log[1]);
+    EXPECT_NE(torchseg::testing::ReadFile(run.log[0]).find("Resuming"), std::string::npos);
+  }
+  EXPECT_EQ(CheckpointEpoch(dir / "part" / "rank0" / "model.pt.checkpoint"), 4);
+  EXPECT_TRUE(
+    SameWeights(ModelWeights(dir / "whole" / "rank0" / "model.pt"), ModelWeights(dir / "part" / "rank0" / "model.pt")));
+  // A resumed run must keep the world size.
+  std::string output;
+  EXPECT_NE(RunCommand(Train() + flags + " --epochs 5 --outputModel " + Quote(dir / "single.pt") + " --resume " +
+                         Quote(dir / "part" / "rank0" / "model.pt.checkpoint"),
+                       &output),
+            0);
+  EXPECT_NE(output.find("worldSize"), std::string::npos) << output;
+}
+
+TEST(TorchSegTrain, AProcessThatDiesStopsTheOtherAtOnceWithAnError)
+{
+  const fs::path    dir = OutputPath("distributed-kill");
+  const std::string flags = " --trainList " + Quote(Data() / "train.csv") + TinyFlags() +
+                            " --numberOfThreads 1 --epochs 100000 --distributedTimeout 120";
+  for (int victim : { 1, 0 })
+  {
+    SCOPED_TRACE(victim);
+    const fs::path sub = dir / std::to_string(victim);
+    TwoProcesses   run(sub, flags);
+    // Once training is under way (a checkpoint written), one process is killed.
+    ASSERT_TRUE(WaitForFile(sub / "rank0" / "model.pt.checkpoint", 300)) << torchseg::testing::ReadFile(run.log[0]);
+    torchseg::testing::KillProcess(run.pid[victim]);
+    run.pid[victim] = -1;
+    const auto start = std::chrono::steady_clock::now();
+    const int  survivor = 1 - victim;
+    const int  code = run.Wait(survivor, 60);
+    const auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    EXPECT_EQ(code, 1) << torchseg::testing::ReadFile(run.log[survivor]);
+    // A dead peer closes its connections: no need to wait for the 120 s timeout.
+    EXPECT_LT(seconds, 30.0);
+    const std::string output = torchseg::testing::ReadFile(run.log[survivor]);
+    EXPECT_NE(output.find("TorchSegTrain: error: Distributed training, rank " + std::to_string(survivor) + " of 2: "),
+              std::string::npos)
+      << output;
+    EXPECT_NE(output.find("failed"), std::string::npos) << output;
+  }
+}
+
+TEST(TorchSegTrain, AProcessThatHangsStopsTheOtherAfterTheTimeout)
+{
+  const fs::path    dir = OutputPath("distributed-hang");
+  const std::string flags = " --trainList " + Quote(Data() / "train.csv") + TinyFlags() +
+                            " --numberOfThreads 1 --epochs 100000 --distributedTimeout 8";
+  TwoProcesses run(dir, flags);
+  ASSERT_TRUE(WaitForFile(dir / "rank0" / "model.pt.checkpoint", 300)) << torchseg::testing::ReadFile(run.log[0]);
+  kill(run.pid[1], SIGSTOP); // alive, connected, silent
+  const auto        start = std::chrono::steady_clock::now();
+  const int         code = run.Wait(0, 120);
+  const auto        seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::string output = torchseg::testing::ReadFile(run.log[0]);
+  EXPECT_EQ(code, 1) << output;
+  EXPECT_GT(seconds, 6.0);  // not before the timeout
+  EXPECT_LT(seconds, 40.0); // and not long after
+  EXPECT_NE(output.find("Distributed training, rank 0 of 2: "), std::string::npos) << output;
+  EXPECT_NE(output.find("8 s timeout"), std::string::npos) << output;
 }

@@ -36,6 +36,10 @@ struct SamplingOptions
   /** Forced samples pick the foreground class uniformly first (rare classes such as tumours then get as many
    * samples as large ones); otherwise a class present in the drawn case. */
   bool classBalanced = false;
+  /** The batch is made of this many equal parts (batchSize must be a multiple), part p drawn only from shard p of the
+   * training cases; the cases are dealt into the shards again every epoch, from (seed, epoch). Distributed training
+   * makes one part per process; 1 (the default) draws every sample from all cases. */
+  int caseShards = 1;
 };
 
 std::ostream &
@@ -134,14 +138,26 @@ public:
   PatchSampler(std::shared_ptr<const std::vector<TrainingVolume>> volumes, SamplingOptions sampling,
                AugmentationOptions augmentation, uint64_t seed);
 
-  /** Batch \a batchIndex of epoch \a epoch: samples batchIndex * B ... + B - 1, the last ceil(B * foregroundFraction)
-   * of them forced onto foreground. */
+  /** Batch \a batchIndex of epoch \a epoch: samples batchIndex * B ... + B - 1, in each of its caseShards parts the
+   * last ceil(B / caseShards * foregroundFraction) forced onto foreground. */
   Batch
   MakeBatch(int64_t epoch, int64_t batchIndex) const;
 
-  /** One sample, drawn from its own random engine seeded by (seed, epoch, index). */
+  /** Part \a part (0 .. caseShards-1) of that batch: its B / caseShards samples drawn from case shard \a part, exactly
+   * as in the whole batch (a process of a distributed training makes its part only). */
+  Batch
+  MakeBatchPart(int64_t epoch, int64_t batchIndex, int part) const;
+
+  /** One sample, drawn from its own random engine seeded by (seed, epoch, index), from the case shard of its part of
+   * the batch (index modulo B). */
   Sample
   Draw(int64_t epoch, int64_t index, bool forceForeground) const;
+
+  /** The volumes of case shard \a shard in epoch \a epoch, in increasing order: a permutation of all volumes from
+   * (seed, epoch) dealt round-robin into caseShards shards (with fewer volumes than shards, shard s gets volume s mod
+   * count of the permutation). Every volume when caseShards is 1. */
+  std::vector<std::size_t>
+  GetCaseShard(int64_t epoch, int shard) const;
 
   /** Extracts the sample of \a volume centred at \a centre (voxel coordinates x, y, z) with the given transforms:
    * the deterministic core of Draw(), public for tests. */
@@ -153,7 +169,7 @@ public:
   int64_t
   GetNumberOfChannels() const;
 
-  /** Samples per batch forced onto foreground. */
+  /** Samples per batch forced onto foreground (over all its parts). */
   int
   GetNumberOfForcedSamples() const;
 
@@ -169,6 +185,14 @@ public:
   }
 
 private:
+  /** Samples per part of a batch, and those of them forced onto foreground. */
+  int
+  GetPartSize() const;
+  int
+  GetNumberOfForcedSamplesPerPart() const;
+  Batch
+  MakeSamples(int64_t epoch, int64_t batchIndex, int first, int count) const;
+
   std::shared_ptr<const std::vector<TrainingVolume>> m_Volumes;
   SamplingOptions                                    m_Sampling;
   AugmentationOptions                                m_Augmentation;
@@ -189,8 +213,9 @@ private:
 class BatchLoader
 {
 public:
+  /** \a part: the part of every batch to make (PatchSampler::MakeBatchPart), or -1 for whole batches. */
   BatchLoader(std::shared_ptr<const PatchSampler> sampler, int64_t epoch, int64_t numberOfBatches, int numberOfWorkers,
-              int capacity = 0);
+              int capacity = 0, int part = -1);
   ~BatchLoader();
   BatchLoader(const BatchLoader &) = delete;
   BatchLoader &
@@ -210,9 +235,12 @@ public:
 private:
   void
   Work();
+  Batch
+  Make(int64_t batchIndex) const;
 
   std::shared_ptr<const PatchSampler> m_Sampler;
   int64_t                             m_Epoch;
+  int                                 m_Part;
   int64_t                             m_NumberOfBatches;
   int                                 m_Capacity;
   std::vector<std::thread>            m_Workers;

@@ -1,6 +1,7 @@
 #ifndef torchsegTrainer_h
 #define torchsegTrainer_h
 
+#include "torchsegDistributedContext.h"
 #include "torchsegLosses.h"
 #include "torchsegModel.h"
 #include "torchsegPatchSampler.h"
@@ -73,6 +74,10 @@ struct TrainerOptions
   // Machine
   int numberOfThreads = 0; //!< LibTorch and ITK threads (0: all)
   int numberOfWorkers = 2; //!< background batch workers (0: batches made in the training thread)
+  /** Data-parallel training over several processes (worldSize > 1): every process makes sampling.batchSize samples
+   * of each step from its own shard of the cases, the gradients are averaged over the processes, rank 0 alone writes
+   * the model, the checkpoint and the log. */
+  DistributedOptions distributed;
 
   // Outputs
   std::string outputModel;      //!< the best model (validation) or the last one (no validation)
@@ -134,6 +139,13 @@ GetCheckpointPath(const std::string & outputModel);
  * Deterministic: a fixed seed gives the same model on the same machine with the same thread count, whatever the
  * number of data workers; Resume continues a checkpoint exactly (the model after an interrupted and resumed run
  * equals that of an uninterrupted one).
+ *
+ * Distributed (TrainerOptions::distributed, see DistributedContext): N processes train one model. Step i of epoch e
+ * is one batch of N x batchSize samples in N parts, part r (drawn from case shard r of the epoch) made by rank r;
+ * the gradients are averaged over the ranks before clipping and the optimiser step, so every rank holds the same
+ * weights, equal to those of one process training on the whole batch (sampling.caseShards = N) where the loss is a
+ * mean over samples (see docs/scaling.md for which losses are). Validation cases are shared out and their Dice
+ * summed over the ranks.
  * \ingroup TorchSegTraining
  */
 class Trainer : public itk::Object
@@ -183,6 +195,19 @@ public:
   {
     m_EpochCallback = std::move(callback);
   }
+  /** The process group of a distributed training; Run() joins one from TrainerOptions::distributed when none is set
+   * (and keeps it for later runs with the same rank and world size). */
+  void
+  SetDistributedContext(std::shared_ptr<DistributedContext> context)
+  {
+    m_Distributed = std::move(context);
+  }
+  std::shared_ptr<DistributedContext>
+  GetDistributedContext() const
+  {
+    return m_Distributed;
+  }
+
   /** Called with one-line messages (what was loaded, the normalisation, the class weights, ...). */
   void
   SetMessageCallback(std::function<void(const std::string &)> callback)
@@ -255,6 +280,15 @@ private:
   int
   LoadCheckpoint(const std::string & path);
   void
+  JoinProcessGroup();
+  void
+  SynchronizeProcesses();
+  bool
+  IsMainProcess() const
+  {
+    return m_Options.distributed.rank == 0;
+  }
+  void
   WriteLog() const;
   void
   SaveModel(const std::string & path) const;
@@ -274,6 +308,7 @@ private:
   SegmentationNetwork                          m_Network{ nullptr };
   SegmentationLoss                             m_Loss{ nullptr };
   std::shared_ptr<torch::optim::Optimizer>     m_Optimizer;
+  std::shared_ptr<DistributedContext>          m_Distributed;
   std::vector<double>                          m_ClassWeights;
   std::vector<EpochRecord>                     m_Log;
   double                                       m_BestScore = -1.0;

@@ -8,8 +8,11 @@
 #include <torch/nn/functional/vision.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <iterator>
+#include <numeric>
 
 namespace torchseg
 {
@@ -84,6 +87,10 @@ operator<<(std::ostream & os, const SamplingOptions & o)
   }
   os << ", batch " << o.batchSize << ", foreground fraction " << o.foregroundFraction
      << (o.classBalanced ? ", class-balanced" : "");
+  if (o.caseShards != 1)
+  {
+    os << ", " << o.caseShards << " case shards";
+  }
   return os;
 }
 
@@ -137,6 +144,11 @@ PatchSampler::PatchSampler(std::shared_ptr<const std::vector<TrainingVolume>> vo
     itkGenericExceptionMacro(<< "PatchSampler: slice context " << m_Sampling.sliceContext
                              << " (only 2D samples take neighbouring slices, 0 or more)");
   }
+  if (m_Sampling.caseShards < 1 || m_Sampling.batchSize % m_Sampling.caseShards != 0)
+  {
+    itkGenericExceptionMacro(<< "PatchSampler: batch size " << m_Sampling.batchSize << " is not a multiple of the "
+                             << m_Sampling.caseShards << " case shards");
+  }
   if (!(m_Sampling.foregroundFraction >= 0.0 && m_Sampling.foregroundFraction <= 1.0))
   {
     itkGenericExceptionMacro(<< "PatchSampler: foreground fraction " << m_Sampling.foregroundFraction
@@ -175,22 +187,86 @@ PatchSampler::GetNumberOfChannels() const
 }
 
 int
+PatchSampler::GetPartSize() const
+{
+  return m_Sampling.batchSize / m_Sampling.caseShards;
+}
+
+int
+PatchSampler::GetNumberOfForcedSamplesPerPart() const
+{
+  return static_cast<int>(std::ceil(this->GetPartSize() * m_Sampling.foregroundFraction - 1e-9));
+}
+
+int
 PatchSampler::GetNumberOfForcedSamples() const
 {
-  return static_cast<int>(std::ceil(m_Sampling.batchSize * m_Sampling.foregroundFraction - 1e-9));
+  return m_Sampling.caseShards * this->GetNumberOfForcedSamplesPerPart();
+}
+
+std::vector<std::size_t>
+PatchSampler::GetCaseShard(int64_t epoch, int shard) const
+{
+  const std::size_t        V = m_Volumes->size();
+  const int                S = m_Sampling.caseShards;
+  std::vector<std::size_t> all(V);
+  std::iota(all.begin(), all.end(), 0);
+  if (S == 1)
+  {
+    return all;
+  }
+  if (shard < 0 || shard >= S)
+  {
+    itkGenericExceptionMacro(<< "PatchSampler: case shard " << shard << " is not in 0.." << S - 1);
+  }
+  // Fisher-Yates with an engine of its own (the trailing key keeps it apart from the sample engines).
+  std::mt19937_64 rng = detail::MakeEngine({ m_Seed, static_cast<uint64_t>(epoch), 0x5348415244ull });
+  for (std::size_t i = V - 1; i > 0; --i)
+  {
+    std::swap(all[i], all[static_cast<std::size_t>(UniformInteger(rng, 0, static_cast<int64_t>(i)))]);
+  }
+  std::vector<std::size_t> mine;
+  for (std::size_t i = static_cast<std::size_t>(shard); i < V; i += static_cast<std::size_t>(S))
+  {
+    mine.push_back(all[i]);
+  }
+  if (mine.empty())
+  {
+    mine.push_back(all[static_cast<std::size_t>(shard) % V]);
+  }
+  std::sort(mine.begin(), mine.end());
+  return mine;
 }
 
 Batch
 PatchSampler::MakeBatch(int64_t epoch, int64_t batchIndex) const
 {
+  return this->MakeSamples(epoch, batchIndex, 0, m_Sampling.batchSize);
+}
+
+Batch
+PatchSampler::MakeBatchPart(int64_t epoch, int64_t batchIndex, int part) const
+{
+  if (part < 0 || part >= m_Sampling.caseShards)
+  {
+    itkGenericExceptionMacro(<< "PatchSampler: batch part " << part << " is not in 0.." << m_Sampling.caseShards - 1);
+  }
+  const int size = this->GetPartSize();
+  return this->MakeSamples(epoch, batchIndex, part * size, size);
+}
+
+Batch
+PatchSampler::MakeSamples(int64_t epoch, int64_t batchIndex, int first, int count) const
+{
   const int                  B = m_Sampling.batchSize;
-  const int                  forced = this->GetNumberOfForcedSamples();
+  const int                  size = this->GetPartSize();
+  const int                  forced = this->GetNumberOfForcedSamplesPerPart();
   std::vector<torch::Tensor> images, labels;
   Batch                      batch;
   batch.index = batchIndex;
-  for (int j = 0; j < B; ++j)
+  for (int j = first; j < first + count; ++j)
   {
-    Sample s = this->Draw(epoch, batchIndex * B + j, j >= B - forced);
+    Sample s = this->Draw(epoch, batchIndex * B + j, j % size >= size - forced);
     batch.forcedForeground += s.forcedForeground ? 1 : 0;
     images.push_back(std::move(s.image));
     labels.push_back(std::move(s.labels));
@@ -207,6 +283,26 @@ PatchSampler::Draw(int64_t epoch, int64_t index, bool forceForeground) const
   const auto &    volumes = *m_Volumes;
   const int       dims = m_Sampling.spatialDimensions;
   const auto &    P = m_Sampling.patchSize;
+
+  // The volumes this sample may come from: those of its part's case shard (all with one shard); foreground-forced
+  // samples take the shard's volumes with the wanted class, or all such volumes when the shard has none.
+  const int64_t            B = m_Sampling.batchSize;
+  const int                shard = static_cast<int>((index % B) / this->GetPartSize());
+  std::vector<std::size_t> shardVolumes;
+  if (m_Sampling.caseShards > 1)
+  {
+    shardVolumes = this->GetCaseShard(epoch, shard);
+  }
+  auto inShard = [&shardVolumes](const std::vector<std::size_t> & candidates) {
+    if (shardVolumes.empty())
+    {
+      return candidates;
+    }
+    std::vector<std::size_t> both;
+    std::set_intersection(
+      candidates.begin(), candidates.end(), shardVolumes.begin(), shardVolumes.end(), std::back_inserter(both));
+    return both.empty() ? candidates : both;
+  };
 
   std::size_t           v = 0;
   std::array<double, 3> centre{ { 0.0, 0.0, 0.0 } };
@@ -225,12 +321,13 @@ PatchSampler::Draw(int64_t epoch, int64_t index, bool forceForeground) const
         }
       }
       c = static_cast<int64_t>(present[UniformInteger(rng, 0, static_cast<int64_t>(present.size()) - 1)]);
-      const auto & candidates = m_VolumesWithClass[c];
+      const std::vector<std::size_t> candidates = inShard(m_VolumesWithClass[c]);
       v = candidates[UniformInteger(rng, 0, static_cast<int64_t>(candidates.size()) - 1)];
     }
     else
     {
-      v = m_VolumesWithForeground[UniformInteger(rng, 0, static_cast<int64_t>(m_VolumesWithForeground.size()) - 1)];
+      const std::vector<std::size_t> candidates = inShard(m_VolumesWithForeground);
+      v = candidates[UniformInteger(rng, 0, static_cast<int64_t>(candidates.size()) - 1)];
       std::vector<int64_t> present;
       for (std::size_t k = 1; k < volumes[v].classLocations.size(); ++k)
       {
@@ -255,7 +352,14 @@ PatchSampler::Draw(int64_t epoch, int64_t index, bool forceForeground) const
   }
   else
   {
-    v = static_cast<std::size_t>(UniformInteger(rng, 0, static_cast<int64_t>(volumes.size()) - 1));
+    if (shardVolumes.empty())
+    {
+      v = static_cast<std::size_t>(UniformInteger(rng, 0, static_cast<int64_t>(volumes.size()) - 1));
+    }
+    else
+    {
+      v = shardVolumes[UniformInteger(rng, 0, static_cast<int64_t>(shardVolumes.size()) - 1)];
+    }
     const int64_t S[3] = { volumes[v].SizeX(), volumes[v].SizeY(), volumes[v].SizeZ() };
     for (int a = 0; a < 3; ++a)
     {
@@ -517,9 +621,10 @@ PatchSampler::Extract(std::size_t volumeIndex, const std::array<double, 3> & cen
 }
 
 BatchLoader::BatchLoader(std::shared_ptr<const PatchSampler> sampler, int64_t epoch, int64_t numberOfBatches,
-                         int numberOfWorkers, int capacity)
+                         int numberOfWorkers, int capacity, int part)
   : m_Sampler(std::move(sampler))
   , m_Epoch(epoch)
+  , m_Part(part)
   , m_NumberOfBatches(numberOfBatches)
   , m_Capacity(capacity > 0 ? capacity : std::max(2, 2 * numberOfWorkers))
 {
@@ -562,7 +667,7 @@ BatchLoader::Work()
     }
     try
     {
-      Batch                       batch = m_Sampler->MakeBatch(m_Epoch, b);
+      Batch                       batch = this->Make(b);
       std::lock_guard<std::mutex> lock(m_Mutex);
       m_Ready.emplace(b, std::move(batch));
     }
@@ -580,6 +685,12 @@ BatchLoader::Work()
   }
 }
 
+Batch
+BatchLoader::Make(int64_t batchIndex) const
+{
+  return m_Part < 0 ? m_Sampler->MakeBatch(m_Epoch, batchIndex) : m_Sampler->MakeBatchPart(m_Epoch, batchIndex, m_Part);
+}
+
 bool
 BatchLoader::Next(Batch & batch)
 {
@@ -592,7 +703,7 @@ BatchLoader::Next(Batch & batch)
   {
     // As a worker would: one thread, so that the batch is bitwise the same whatever the number of workers.
     detail::ScopedOneTorchThread one;
-    batch = m_Sampler->MakeBatch(m_Epoch, m_NextToHand++);
+    batch = this->Make(m_NextToHand++);
     m_WaitSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return true;
   }

@@ -143,60 +143,70 @@ TrainerOptionsToJson(const TrainerOptions & o)
   }
   const auto & s = o.sampling;
   const auto & a = o.augmentation;
-  return json{ { "trainingSource", o.trainingSource },
-               { "validationSource", o.validationSource },
-               { "trainingCases", o.trainingCases.size() },
-               { "validationCases", o.validationCases.size() },
-               { "classes", classes },
-               { "network", o.network },
-               { "targetSpacing", o.targetSpacing },
-               { "normalization", o.normalization },
-               { "window", { o.windowLow, o.windowHigh } },
-               { "sampling",
-                 { { "spatialDimensions", s.spatialDimensions },
-                   { "sliceContext", s.sliceContext },
-                   { "patchSize", s.patchSize },
-                   { "batchSize", s.batchSize },
-                   { "foregroundFraction", s.foregroundFraction },
-                   { "classBalanced", s.classBalanced } } },
-               { "augmentation",
-                 { { "enabled", a.enabled },
-                   { "flipAxes", a.flipAxes },
-                   { "flipProbability", a.flipProbability },
-                   { "rotationProbability", a.rotationProbability },
-                   { "maximumRotationDegrees", a.maximumRotationDegrees },
-                   { "scalingProbability", a.scalingProbability },
-                   { "scaleRange", { a.minimumScale, a.maximumScale } },
-                   { "elasticProbability", a.elasticProbability },
-                   { "elasticMagnitude", a.elasticMagnitude },
-                   { "elasticGridSpacing", a.elasticGridSpacing },
-                   { "brightnessProbability", a.brightnessProbability },
-                   { "brightnessRange", a.brightnessRange },
-                   { "contrastProbability", a.contrastProbability },
-                   { "contrastRange", a.contrastRange },
-                   { "gammaProbability", a.gammaProbability },
-                   { "gammaRange", { a.minimumGamma, a.maximumGamma } },
-                   { "noiseProbability", a.noiseProbability },
-                   { "maximumNoiseVariance", a.maximumNoiseVariance } } },
-               { "loss", ToString(o.loss) },
-               { "classWeights", o.classWeights },
-               { "crossEntropyWeight", o.crossEntropyWeight },
-               { "diceWeight", o.diceWeight },
-               { "diceIncludeBackground", o.diceIncludeBackground },
-               { "batchDice", o.batchDice },
-               { "optimizer", o.optimizer },
-               { "learningRate", o.learningRate },
-               { "momentum", o.momentum },
-               { "weightDecay", o.weightDecay },
-               { "schedule", o.schedule },
-               { "polyExponent", o.polyExponent },
-               { "gradientClipNorm", o.gradientClipNorm },
-               { "epochs", o.epochs },
-               { "iterationsPerEpoch", o.iterationsPerEpoch },
-               { "validationInterval", o.validationInterval },
-               { "seed", o.seed },
-               { "wholeSliceInference", o.wholeSliceInference },
-               { "numberOfWorkers", o.numberOfWorkers } };
+  json         j = json{ { "trainingSource", o.trainingSource },
+                 { "validationSource", o.validationSource },
+                 { "trainingCases", o.trainingCases.size() },
+                 { "validationCases", o.validationCases.size() },
+                 { "classes", classes },
+                 { "network", o.network },
+                 { "targetSpacing", o.targetSpacing },
+                 { "normalization", o.normalization },
+                 { "window", { o.windowLow, o.windowHigh } },
+                 { "sampling",
+                           { { "spatialDimensions", s.spatialDimensions },
+                             { "sliceContext", s.sliceContext },
+                             { "patchSize", s.patchSize },
+                             { "batchSize", s.batchSize },
+                             { "foregroundFraction", s.foregroundFraction },
+                             { "classBalanced", s.classBalanced } } },
+                 { "augmentation",
+                           { { "enabled", a.enabled },
+                             { "flipAxes", a.flipAxes },
+                             { "flipProbability", a.flipProbability },
+                             { "rotationProbability", a.rotationProbability },
+                             { "maximumRotationDegrees", a.maximumRotationDegrees },
+                             { "scalingProbability", a.scalingProbability },
+                             { "scaleRange", { a.minimumScale, a.maximumScale } },
+                             { "elasticProbability", a.elasticProbability },
+                             { "elasticMagnitude", a.elasticMagnitude },
+                             { "elasticGridSpacing", a.elasticGridSpacing },
+                             { "brightnessProbability", a.brightnessProbability },
+                             { "brightnessRange", a.brightnessRange },
+                             { "contrastProbability", a.contrastProbability },
+                             { "contrastRange", a.contrastRange },
+                             { "gammaProbability", a.gammaProbability },
+                             { "gammaRange", { a.minimumGamma, a.maximumGamma } },
+                             { "noiseProbability", a.noiseProbability },
+                             { "maximumNoiseVariance", a.maximumNoiseVariance } } },
+                 { "loss", ToString(o.loss) },
+                 { "classWeights", o.classWeights },
+                 { "crossEntropyWeight", o.crossEntropyWeight },
+                 { "diceWeight", o.diceWeight },
+                 { "diceIncludeBackground", o.diceIncludeBackground },
+                 { "batchDice", o.batchDice },
+                 { "optimizer", o.optimizer },
+                 { "learningRate", o.learningRate },
+                 { "momentum", o.momentum },
+                 { "weightDecay", o.weightDecay },
+                 { "schedule", o.schedule },
+                 { "polyExponent", o.polyExponent },
+                 { "gradientClipNorm", o.gradientClipNorm },
+                 { "epochs", o.epochs },
+                 { "iterationsPerEpoch", o.iterationsPerEpoch },
+                 { "validationInterval", o.validationInterval },
+                 { "seed", o.seed },
+                 { "wholeSliceInference", o.wholeSliceInference },
+                 { "numberOfWorkers", o.numberOfWorkers } };
+  // Only where they are not the defaults, so that checkpoints of single-process runs keep their settings.
+  if (s.caseShards != 1)
+  {
+    j["sampling"]["caseShards"] = s.caseShards;
+  }
+  if (o.distributed.IsDistributed())
+  {
+    j["worldSize"] = o.distributed.worldSize; // each process makes batchSize samples of every step
+  }
+  return j;
 }
 
 std::vector<double>
@@ -394,6 +404,26 @@ Trainer::ValidateOptions()
   {
     itkExceptionMacro(<< "Number of threads " << o.numberOfThreads << " is negative");
   }
+  if (o.sampling.caseShards < 1 || o.sampling.batchSize % o.sampling.caseShards != 0)
+  {
+    itkExceptionMacro(<< "Batch size " << o.sampling.batchSize << " is not a multiple of the " << o.sampling.caseShards
+                      << " case shards");
+  }
+  o.distributed.Validate();
+  if (o.distributed.IsDistributed())
+  {
+    if (!DistributedContext::IsAvailable())
+    {
+      itkExceptionMacro(<< "Distributed training (world size " << o.distributed.worldSize
+                        << ") needs LibTorch's Gloo backend: this build found no gloo headers (Debian package "
+                           "libgloo-dev); install it and configure again");
+    }
+    if (o.sampling.caseShards != 1)
+    {
+      itkExceptionMacro(<< "Case shards " << o.sampling.caseShards
+                        << " with a distributed training: every process is one shard already");
+    }
+  }
   // The loss (weights count and signs), without the data-derived weights.
   {
     SegmentationLossOptions lo;
@@ -427,10 +457,15 @@ Trainer::ValidateOptions()
   {
     ThrowTorchError(e, "Architecture " + o.network.architecture);
   }
-  // Outputs: never a file the user did not name, never an input.
+  // Outputs: never a file the user did not name, never an input. Only rank 0 writes them and reads the checkpoint, on
+  // its machine: the other ranks' file systems need not hold them.
   if (o.outputModel.empty())
   {
     itkExceptionMacro(<< "No output model given");
+  }
+  if (!this->IsMainProcess())
+  {
+    return;
   }
   CheckDirectoryOf(o.outputModel, "Output model");
   for (const auto & list : { o.trainingCases, o.validationCases })
@@ -567,14 +602,22 @@ Trainer::LoadData()
     this->Message(text.str());
   }
 
-  // Validation cases.
+  // Validation cases: in a distributed training, every rank validates its share (case i on rank i mod N).
   m_ValidationCases.clear();
-  if (!o.validationCases.empty())
+  std::vector<CaseFiles> validationCases;
+  for (std::size_t i = 0; i < o.validationCases.size(); ++i)
+  {
+    if (static_cast<int>(i % static_cast<std::size_t>(o.distributed.worldSize)) == o.distributed.rank)
+    {
+      validationCases.push_back(o.validationCases[i]);
+    }
+  }
+  if (!validationCases.empty())
   {
     const auto validationStart = Clock::now();
     if (m_ValidationPredictor)
     {
-      for (const auto & c : o.validationCases)
+      for (const auto & c : validationCases)
       {
         ValidationCase v;
         v.name = c.image;
@@ -587,7 +630,7 @@ Trainer::LoadData()
     }
     else
     {
-      std::vector<TrainingVolume> volumes = LoadTrainingVolumes(o.validationCases, prep);
+      std::vector<TrainingVolume> volumes = LoadTrainingVolumes(validationCases, prep);
       for (auto & volume : volumes)
       {
         NormalizeIntensities(volume.image, m_Metadata.normalization);
@@ -598,8 +641,9 @@ Trainer::LoadData()
       }
     }
     std::ostringstream text;
-    text << "Loaded " << m_ValidationCases.size() << " validation case(s) in " << std::fixed << std::setprecision(1)
-         << SecondsSince(validationStart) << " s";
+    text << "Loaded " << m_ValidationCases.size() << " validation case(s)"
+         << (o.distributed.IsDistributed() ? " (this rank's share)" : "") << " in " << std::fixed
+         << std::setprecision(1) << SecondsSince(validationStart) << " s";
     this->Message(text.str());
   }
 }
@@ -608,7 +652,14 @@ void
 Trainer::BuildModel()
 {
   const TrainerOptions & o = m_Options;
-  m_Sampler = std::make_shared<PatchSampler>(m_TrainingVolumes, o.sampling, o.augmentation, o.seed);
+  SamplingOptions        sampling = o.sampling;
+  if (o.distributed.IsDistributed())
+  {
+    // One batch of N x batchSize samples per step, part r made by rank r from its case shard.
+    sampling.batchSize *= o.distributed.worldSize;
+    sampling.caseShards = o.distributed.worldSize;
+  }
+  m_Sampler = std::make_shared<PatchSampler>(m_TrainingVolumes, sampling, o.augmentation, o.seed);
 
   torch::manual_seed(o.seed);
   try
@@ -674,6 +725,11 @@ Trainer::BuildModel()
   text << "Network " << o.network.architecture << " " << json(m_Metadata.network.options).dump() << ": " << count
        << " parameters; " << o.sampling << "; " << ToString(o.loss) << " loss; " << o.optimizer << " lr "
        << o.learningRate << " (" << o.schedule << "), weight decay " << o.weightDecay;
+  if (o.distributed.IsDistributed())
+  {
+    text << "; " << o.distributed.worldSize << " processes, " << o.sampling.batchSize * o.distributed.worldSize
+         << " samples per step";
+  }
   this->Message(text.str());
 }
 
@@ -774,8 +830,10 @@ Trainer::PredictVolume(const TrainingVolume & volume)
 EpochRecord
 Trainer::Validate()
 {
-  const unsigned int               C = static_cast<unsigned int>(m_Options.network.numberOfClasses);
-  std::vector<std::vector<double>> perClass(C - 1);
+  const unsigned int C = static_cast<unsigned int>(m_Options.network.numberOfClasses);
+  // Per class: the sum of the Dice of the cases that have it, and their count (summed over the ranks).
+  torch::Tensor sums = torch::zeros({ 2, static_cast<int64_t>(C) - 1 }, torch::kFloat64);
+  auto          sum = sums.accessor<double, 2>();
   for (const auto & v : m_ValidationCases)
   {
     std::vector<double> dice;
@@ -796,25 +854,30 @@ Trainer::Validate()
     {
       if (std::isfinite(dice[c]))
       {
-        perClass[c].push_back(dice[c]);
+        sum[0][c] += dice[c];
+        sum[1][c] += 1.0;
       }
     }
   }
-  EpochRecord record;
-  double      sum = 0.0;
-  int         n = 0;
-  for (const auto & values : perClass)
+  if (m_Distributed)
   {
-    const double mean = values.empty() ? std::numeric_limits<double>::quiet_NaN()
-                                       : std::accumulate(values.begin(), values.end(), 0.0) / values.size();
+    m_Distributed->Sum(sums);
+    sum = sums.accessor<double, 2>();
+  }
+  EpochRecord record;
+  double      total = 0.0;
+  int         n = 0;
+  for (unsigned int c = 0; c + 1 < C; ++c)
+  {
+    const double mean = sum[1][c] > 0.0 ? sum[0][c] / sum[1][c] : std::numeric_limits<double>::quiet_NaN();
     record.validationDice.push_back(mean);
     if (std::isfinite(mean))
     {
-      sum += mean;
+      total += mean;
       ++n;
     }
   }
-  record.validationMeanDice = n > 0 ? sum / n : std::numeric_limits<double>::quiet_NaN();
+  record.validationMeanDice = n > 0 ? total / n : std::numeric_limits<double>::quiet_NaN();
   return record;
 }
 
@@ -834,6 +897,10 @@ Trainer::ResumeSettings() const
 void
 Trainer::SaveModel(const std::string & path) const
 {
+  if (!this->IsMainProcess())
+  {
+    return;
+  }
   ModelMetadata m = m_Metadata;
   json          dice = json::object();
   if (m_BestEpoch > 0 && m_BestEpoch <= static_cast<int>(m_Log.size()))
@@ -858,6 +925,22 @@ Trainer::SaveModel(const std::string & path) const
 void
 Trainer::SaveCheckpoint(int completedEpochs) const
 {
+  // Every rank's global generator (dropout), gathered by all ranks, written by rank 0.
+  torch::Tensor rankGenerators;
+  if (m_Distributed)
+  {
+    torch::Tensor state;
+    {
+      auto                        generator = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      state = generator.get_state();
+    }
+    rankGenerators = torch::stack(m_Distributed->AllGather(state));
+  }
+  if (!this->IsMainProcess())
+  {
+    return;
+  }
   const std::string path = GetCheckpointPath(m_Options.outputModel);
   AtomicOutput      output(path);
   try
@@ -895,6 +978,10 @@ Trainer::SaveCheckpoint(int completedEpochs) const
       std::lock_guard<std::mutex> lock(generator.mutex());
       archive.write("globalGenerator", generator.get_state(), /*is_buffer=*/true);
     }
+    if (rankGenerators.defined())
+    {
+      archive.write("rankGenerators", rankGenerators, /*is_buffer=*/true);
+    }
     torch::serialize::OutputArchive network;
     m_Network->save(network);
     archive.write("network", network);
@@ -917,11 +1004,28 @@ Trainer::SaveCheckpoint(int completedEpochs) const
 int
 Trainer::LoadCheckpoint(const std::string & path)
 {
+  // Rank 0 reads the file and sends its bytes to the other ranks, whose machines need not see it.
+  std::string bytes;
+  if (this->IsMainProcess())
+  {
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+    {
+      itkExceptionMacro(<< "Cannot read the checkpoint " << path);
+    }
+    std::ostringstream content;
+    content << in.rdbuf();
+    bytes = content.str();
+  }
+  if (m_Distributed)
+  {
+    bytes = m_Distributed->BroadcastBytes(bytes);
+  }
   int epoch = 0;
   try
   {
     torch::serialize::InputArchive archive;
-    archive.load_from(path);
+    archive.load_from(bytes.data(), bytes.size());
     c10::IValue value;
     archive.read("formatVersion", value);
     if (value.toInt() != CheckpointVersion)
@@ -939,6 +1043,14 @@ Trainer::LoadCheckpoint(const std::string & path)
         itkExceptionMacro(<< "Checkpoint " << path << " was trained with " << item.key() << " = "
                           << (saved.contains(item.key()) ? saved[item.key()].dump() : std::string("(none)")) << ", not "
                           << item.value().dump() << "; resume with the settings of the interrupted run");
+      }
+    }
+    for (const auto & item : saved.items())
+    {
+      if (!now.contains(item.key()))
+      {
+        itkExceptionMacro(<< "Checkpoint " << path << " was trained with " << item.key() << " = " << item.value().dump()
+                          << ", not without; resume with the settings of the interrupted run");
       }
     }
     archive.read("metadata", value);
@@ -982,6 +1094,18 @@ Trainer::LoadCheckpoint(const std::string & path)
     }
     torch::Tensor state;
     archive.read("globalGenerator", state, /*is_buffer=*/true);
+    if (m_Distributed)
+    {
+      torch::Tensor states;
+      archive.read("rankGenerators", states, /*is_buffer=*/true);
+      if (states.dim() != 2 || states.size(0) != m_Distributed->GetWorldSize())
+      {
+        itkExceptionMacro(<< "Checkpoint " << path << " holds the random states of "
+                          << (states.dim() ? states.size(0) : 0) << " processes, not "
+                          << m_Distributed->GetWorldSize());
+      }
+      state = states[m_Distributed->GetRank()].clone();
+    }
     {
       auto                        generator = at::detail::getDefaultCPUGenerator();
       std::lock_guard<std::mutex> lock(generator.mutex());
@@ -1018,7 +1142,7 @@ void
 Trainer::WriteLog() const
 {
   const std::string & file = m_Options.logFile;
-  if (file.empty())
+  if (file.empty() || !this->IsMainProcess())
   {
     return;
   }
@@ -1103,6 +1227,7 @@ Trainer::Run()
   m_TrainingSeconds = 0.0;
   m_DataWaitSeconds = 0.0;
   m_LastValidationDice = std::nan("");
+  this->JoinProcessGroup();
   this->LoadData();
   this->BuildModel();
   int startEpoch = 0;
@@ -1110,8 +1235,14 @@ Trainer::Run()
   {
     startEpoch = this->LoadCheckpoint(m_Options.resumeCheckpoint);
   }
+  this->SynchronizeProcesses();
   const TrainerOptions & o = m_Options;
   const int64_t          I = o.iterationsPerEpoch;
+  const int              part = m_Distributed ? m_Distributed->GetRank() : -1;
+  const int              processes = m_Distributed ? m_Distributed->GetWorldSize() : 1;
+  const bool             validation = !o.validationCases.empty();
+  const auto             parameters = m_Network->parameters();
+  const auto             buffers = m_Network->buffers();
   const double           totalIterations = static_cast<double>(o.epochs - startEpoch) * I;
   for (int epoch = startEpoch; epoch < o.epochs; ++epoch)
   {
@@ -1119,7 +1250,7 @@ Trainer::Run()
     // have changed, and the results of parallel reductions depend on it.
     SetTorchNumberOfThreads(o.numberOfThreads);
     const auto  epochStart = Clock::now();
-    BatchLoader loader(m_Sampler, epoch, I, o.numberOfWorkers);
+    BatchLoader loader(m_Sampler, epoch, I, o.numberOfWorkers, 0, part);
     double      lossSum = 0.0;
     double      lr = o.learningRate;
     for (int64_t it = 0; it < I; ++it)
@@ -1134,13 +1265,22 @@ Trainer::Run()
       double value = 0.0;
       try
       {
+        if (m_Distributed && !buffers.empty())
+        {
+          // As PyTorch's DistributedDataParallel: rank 0's running statistics (batch normalisation) everywhere.
+          m_Distributed->Broadcast(buffers);
+        }
         m_Optimizer->zero_grad();
         const std::vector<torch::Tensor> heads = m_Network->forwardWithAuxiliary(batch.images);
         torch::Tensor                    loss = m_Loss->forwardDeepSupervision(heads, batch.labels);
         loss.backward();
+        if (m_Distributed)
+        {
+          m_Distributed->AverageGradients(parameters);
+        }
         if (o.gradientClipNorm > 0.0)
         {
-          torch::nn::utils::clip_grad_norm_(m_Network->parameters(), o.gradientClipNorm);
+          torch::nn::utils::clip_grad_norm_(parameters, o.gradientClipNorm);
         }
         m_Optimizer->step();
         value = loss.item<double>();
@@ -1178,22 +1318,28 @@ Trainer::Run()
     const double trainSeconds = SecondsSince(epochStart);
     m_TrainingSeconds += trainSeconds;
     m_DataWaitSeconds += loader.GetWaitSeconds();
+    if (m_Distributed)
+    {
+      // The mean loss of the whole batches (every rank's part has the same number of samples).
+      torch::Tensor sum = torch::tensor({ lossSum }, torch::kFloat64);
+      m_Distributed->Sum(sum);
+      lossSum = sum.item<double>() / processes;
+    }
 
-    const auto validationStart = Clock::now();
-    const bool validate =
-      !m_ValidationCases.empty() && ((epoch + 1) % o.validationInterval == 0 || epoch + 1 == o.epochs);
+    const auto  validationStart = Clock::now();
+    const bool  validate = validation && ((epoch + 1) % o.validationInterval == 0 || epoch + 1 == o.epochs);
     EpochRecord record = validate ? this->Validate() : EpochRecord();
     record.validationSeconds = SecondsSince(validationStart);
     record.epoch = epoch + 1;
     record.trainLoss = lossSum / static_cast<double>(I);
     record.learningRate = lr;
-    record.samplesPerSecond = static_cast<double>(I * o.sampling.batchSize) / trainSeconds;
+    record.samplesPerSecond = static_cast<double>(I * o.sampling.batchSize * processes) / trainSeconds;
     record.dataWaitFraction = loader.GetWaitSeconds() / trainSeconds;
     if (validate)
     {
       m_LastValidationDice = record.validationMeanDice;
     }
-    if (m_ValidationCases.empty())
+    if (!validation)
     {
       record.best = true;
     }
@@ -1220,10 +1366,68 @@ Trainer::Run()
     }
   }
   std::error_code ec;
-  if (m_BestEpoch == 0 || !fs::exists(o.outputModel, ec))
+  if (this->IsMainProcess() && (m_BestEpoch == 0 || !fs::exists(o.outputModel, ec)))
   {
     // No validation score was ever defined (or the kept model was removed): write the last weights.
     this->SaveModel(o.outputModel);
+  }
+  if (m_Distributed)
+  {
+    // The others end once rank 0 has written everything (or they learn that it failed).
+    m_Distributed->Barrier();
+  }
+}
+
+void
+Trainer::JoinProcessGroup()
+{
+  const DistributedOptions & d = m_Options.distributed;
+  if (!d.IsDistributed())
+  {
+    m_Distributed.reset();
+    return;
+  }
+  if (m_Distributed && m_Distributed->GetRank() == d.rank && m_Distributed->GetWorldSize() == d.worldSize)
+  {
+    return;
+  }
+  std::ostringstream text;
+  text << "Joining a distributed training: " << d;
+  this->Message(text.str());
+  m_Distributed = std::make_shared<DistributedContext>(d);
+  this->Message("Joined: all " + std::to_string(d.worldSize) + " processes are connected");
+}
+
+void
+Trainer::SynchronizeProcesses()
+{
+  if (!m_Distributed)
+  {
+    return;
+  }
+  const TrainerOptions & o = m_Options;
+  // Every rank must train the same network on the same data with the same settings: the resume settings (all but
+  // paths, counts of validation cases and workers), the normalisation, the patch size and the class weights.
+  json                           check = this->ResumeSettings();
+  const IntensityNormalization & n = m_Metadata.normalization;
+  check["normalization"] = { n.method, n.clipLow, n.clipHigh, n.mean, n.std };
+  check["patchSize"] = o.sampling.patchSize;
+  check["classWeights"] = m_ClassWeights;
+  m_Distributed->CheckSameOnEveryRank(detail::StableHash(check.dump()), "settings, training data or normalisation");
+  // Rank 0's weights everywhere (they are equal already when every rank built them from the same seed).
+  std::vector<torch::Tensor> state = m_Network->parameters();
+  for (const auto & b : m_Network->buffers())
+  {
+    state.push_back(b);
+  }
+  m_Distributed->Broadcast(state);
+  if (o.resumeCheckpoint.empty())
+  {
+    // Each rank its own random stream for what draws from the global generator during training (dropout); a resumed
+    // run got its rank's state from the checkpoint.
+    std::mt19937_64 engine =
+      detail::MakeEngine({ o.seed, static_cast<uint64_t>(m_Distributed->GetRank()), 0x44524f504f5554ull });
+    torch::manual_seed(engine());
   }
 }
 
@@ -1243,6 +1447,15 @@ Trainer::PrintSelf(std::ostream & os, itk::Indent indent) const
   os << indent << "Network: " << (m_Network ? m_Network->GetOptions().architecture : std::string("none")) << std::endl;
   os << indent << "Loss: " << (m_Loss ? "built" : "none") << std::endl;
   os << indent << "Optimizer: " << (m_Optimizer ? m_Options.optimizer : std::string("none")) << std::endl;
+  os << indent << "Distributed: ";
+  if (m_Distributed)
+  {
+    os << m_Distributed->GetOptions() << std::endl;
+  }
+  else
+  {
+    os << "no" << std::endl;
+  }
   os << indent << "ClassWeights:";
   for (double w : m_ClassWeights)
   {

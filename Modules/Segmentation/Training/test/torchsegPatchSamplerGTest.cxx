@@ -4,6 +4,7 @@
 
 #include "gtest/gtest.h"
 
+#include <algorithm>
 #include <cmath>
 
 using namespace torchseg;
@@ -323,6 +324,92 @@ TEST(PatchSampler, BatchesDependOnlyOnSeedEpochAndIndexNotOnWorkers)
   EXPECT_FALSE(torch::equal(sampler->MakeBatch(6, 0).images, runs[0][0].images));
   PatchSampler other(MakeVolumes(volumes), Sampling2D(24, 4, 1), a, 43);
   EXPECT_FALSE(torch::equal(other.MakeBatch(5, 0).images, runs[0][0].images));
+}
+
+TEST(PatchSampler, CaseShardsSplitEveryBatchAmongCasesDealtAgainEveryEpoch)
+{
+  // Five volumes, three shards, batches of 6: part p (samples 2p, 2p + 1) comes from shard p only.
+  std::vector<TrainingVolume> volumes;
+  for (int i = 0; i < 5; ++i)
+  {
+    volumes.push_back(MakeVolume(24, 20, 6, i % 2 == 0));
+  }
+  SamplingOptions sampling = Sampling2D(16, 6, 1);
+  sampling.caseShards = 3;
+  sampling.foregroundFraction = 0.5;
+  AugmentationOptions a;
+  a.rotationProbability = 0.5;
+  auto                             sampler = std::make_shared<PatchSampler>(MakeVolumes(volumes), sampling, a, 7);
+  std::vector<std::vector<size_t>> first;
+  bool                             changed = false;
+  for (int64_t epoch = 0; epoch < 4; ++epoch)
+  {
+    std::vector<int> seen(5, 0);
+    for (int shard = 0; shard < 3; ++shard)
+    {
+      const auto cases = sampler->GetCaseShard(epoch, shard);
+      EXPECT_TRUE(std::is_sorted(cases.begin(), cases.end()));
+      EXPECT_GE(cases.size(), 1u);
+      EXPECT_LE(cases.size(), 2u);
+      for (auto c : cases)
+      {
+        ++seen[c];
+      }
+      if (epoch == 0)
+      {
+        first.push_back(cases);
+      }
+      else
+      {
+        changed = changed || cases != first[static_cast<std::size_t>(shard)];
+      }
+      // The same deal every time it is asked for.
+      EXPECT_EQ(cases, sampler->GetCaseShard(epoch, shard));
+    }
+    EXPECT_EQ(seen, std::vector<int>(5, 1)) << "epoch " << epoch; // disjoint, and every case dealt
+    for (int64_t b = 0; b < 3; ++b)
+    {
+      for (int j = 0; j < 6; ++j)
+      {
+        const auto shard = sampler->GetCaseShard(epoch, j / 2);
+        for (bool forced : { false, true })
+        {
+          const Sample s = sampler->Draw(epoch, b * 6 + j, forced);
+          EXPECT_TRUE(std::count(shard.begin(), shard.end(), s.volume)) << epoch << " " << b << " " << j;
+        }
+      }
+    }
+  }
+  EXPECT_TRUE(changed) << "the cases were dealt the same way every epoch";
+  // A part is exactly its slice of the whole batch, also from a loader; each part has its forced foreground.
+  const Batch whole = sampler->MakeBatch(2, 1);
+  EXPECT_EQ(whole.forcedForeground, 3);
+  EXPECT_EQ(sampler->GetNumberOfForcedSamples(), 3);
+  for (int part = 0; part < 3; ++part)
+  {
+    const Batch b = sampler->MakeBatchPart(2, 1, part);
+    ASSERT_EQ(b.images.size(0), 2);
+    EXPECT_EQ(b.forcedForeground, 1);
+    EXPECT_TRUE(torch::equal(b.images, whole.images.slice(0, 2 * part, 2 * part + 2)));
+    EXPECT_TRUE(torch::equal(b.labels, whole.labels.slice(0, 2 * part, 2 * part + 2)));
+    BatchLoader loader(sampler, 2, 2, 1, 0, part);
+    Batch       loaded;
+    ASSERT_TRUE(loader.Next(loaded));
+    ASSERT_TRUE(loader.Next(loaded));
+    EXPECT_TRUE(torch::equal(loaded.images, b.images));
+  }
+  EXPECT_THROW(sampler->MakeBatchPart(2, 1, 3), itk::ExceptionObject);
+  // Fewer cases than shards: every shard still has one.
+  sampling.caseShards = 6;
+  PatchSampler few(MakeVolumes({ volumes[0], volumes[1] }), sampling, a, 7);
+  for (int shard = 0; shard < 6; ++shard)
+  {
+    EXPECT_EQ(few.GetCaseShard(0, shard).size(), 1u);
+  }
+  // One shard: every case, and the batches of before.
+  EXPECT_EQ(PatchSampler(MakeVolumes(volumes), Sampling2D(16, 6, 1), a, 7).GetCaseShard(3, 0).size(), 5u);
+  sampling.caseShards = 4;
+  EXPECT_THROW(PatchSampler(MakeVolumes(volumes), sampling, a, 7), itk::ExceptionObject); // 6 not a multiple of 4
 }
 
 TEST(PatchSampler, BadOptionsAreRefused)
