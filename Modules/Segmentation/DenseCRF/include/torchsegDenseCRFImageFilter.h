@@ -111,6 +111,14 @@ public:
   itkSetEnumMacro(Normalization, DenseCRFNormalization);
   itkGetEnumMacro(Normalization, DenseCRFNormalization);
 
+  /** Iterate only on the bounding box of the voxels that are not certain background (component 0 more probable than
+   * every other class by a factor exp(w1 + w2)), grown by the kernels' reach; elsewhere the refined probabilities are
+   * the input's and the labels background. On by default; only with the symmetric normalisation. See
+   * DenseCRFParameters::RestrictToUncertainRegion. */
+  itkSetMacro(RestrictToUncertainRegion, bool);
+  itkGetConstMacro(RestrictToUncertainRegion, bool);
+  itkBooleanMacro(RestrictToUncertainRegion);
+
   /** All parameters at once (the members above). */
   void
   SetParameters(const DenseCRFParameters & parameters);
@@ -119,6 +127,11 @@ public:
 
   /** The vertices of the appearance lattice in the last update (0 when w1 is 0). */
   itkGetConstMacro(NumberOfLatticePoints, itk::SizeValueType);
+
+  using RegionType = typename TInputImage::RegionType;
+  /** The region the last update iterated on: the whole image, the box of the uncertain voxels, or an empty region
+   * when every voxel was certain background. */
+  itkGetConstReferenceMacro(IteratedRegion, RegionType);
 
   using Superclass::MakeOutput;
   itk::DataObject::Pointer
@@ -160,7 +173,9 @@ private:
   double                m_ProbabilitySumTolerance{ DenseCRFParameters().ProbabilitySumTolerance };
   double                m_SmoothnessTruncation{ DenseCRFParameters().SmoothnessTruncation };
   DenseCRFNormalization m_Normalization{ DenseCRFParameters().Normalization };
+  bool                  m_RestrictToUncertainRegion{ DenseCRFParameters().RestrictToUncertainRegion };
   itk::SizeValueType    m_NumberOfLatticePoints{ 0 };
+  RegionType            m_IteratedRegion;
 };
 
 } // namespace torchseg

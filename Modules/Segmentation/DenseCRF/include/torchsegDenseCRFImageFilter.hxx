@@ -62,6 +62,7 @@ DenseCRFImageFilter<TInputImage, TProbabilityImage, TLabelImage>::SetParameters(
   this->SetProbabilitySumTolerance(p.ProbabilitySumTolerance);
   this->SetSmoothnessTruncation(p.SmoothnessTruncation);
   this->SetNormalization(p.Normalization);
+  this->SetRestrictToUncertainRegion(p.RestrictToUncertainRegion);
 }
 
 template <typename TInputImage, typename TProbabilityImage, typename TLabelImage>
@@ -79,6 +80,7 @@ DenseCRFImageFilter<TInputImage, TProbabilityImage, TLabelImage>::GetParameters(
   p.ProbabilitySumTolerance = m_ProbabilitySumTolerance;
   p.SmoothnessTruncation = m_SmoothnessTruncation;
   p.Normalization = m_Normalization;
+  p.RestrictToUncertainRegion = m_RestrictToUncertainRegion;
   return p;
 }
 
@@ -209,6 +211,7 @@ DenseCRFImageFilter<TInputImage, TProbabilityImage, TLabelImage>::GenerateData()
   TLabelImage *       labels = this->GetOutput();
   TProbabilityImage * refined = this->GetProbabilityOutput();
   m_NumberOfLatticePoints = 0;
+  m_IteratedRegion = RegionType();
 
   const auto region = image->GetLargestPossibleRegion();
   if (image->GetBufferedRegion() != region || probabilities->GetBufferedRegion() != region ||
@@ -247,6 +250,11 @@ DenseCRFImageFilter<TInputImage, TProbabilityImage, TLabelImage>::GenerateData()
         return !this->GetAbortGenerateData();
       });
     m_NumberOfLatticePoints = crf.GetNumberOfLatticePoints();
+    for (unsigned int d = 0; d < ImageDimension; ++d)
+    {
+      m_IteratedRegion.SetIndex(d, region.GetIndex(d) + static_cast<itk::IndexValueType>(crf.GetRegionIndex()[d]));
+      m_IteratedRegion.SetSize(d, crf.GetRegionSize()[d]);
+    }
   }
   catch (...)
   {
@@ -309,7 +317,9 @@ DenseCRFImageFilter<TInputImage, TProbabilityImage, TLabelImage>::PrintSelf(std:
   os << indent << "ProbabilitySumTolerance: " << m_ProbabilitySumTolerance << std::endl;
   os << indent << "SmoothnessTruncation: " << m_SmoothnessTruncation << std::endl;
   os << indent << "Normalization: " << m_Normalization << std::endl;
+  os << indent << "RestrictToUncertainRegion: " << m_RestrictToUncertainRegion << std::endl;
   os << indent << "NumberOfLatticePoints: " << m_NumberOfLatticePoints << std::endl;
+  os << indent << "IteratedRegion: " << m_IteratedRegion << std::endl;
 }
 
 } // namespace torchseg

@@ -3,6 +3,7 @@
 
 #include "itkMultiThreaderBase.h"
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <ostream>
@@ -58,6 +59,12 @@ struct DenseCRFParameters
   double SmoothnessTruncation = 4.0;
   /** How both kernels are scaled (Symmetric by default). */
   DenseCRFNormalization Normalization = DenseCRFNormalization::Symmetric;
+  /** Run the iterations only on the bounding box of the voxels that are not certain background, grown by the
+   * kernels' reach (3 thetaAlpha, SmoothnessTruncation thetaGamma); elsewhere Q = P. A voxel is certain background
+   * when its background probability (component 0) exceeds every other class's by a factor exp(w1 + w2): with the
+   * symmetric normalisation messages are weighted averages of Q, so no message can outweigh that unary, and every
+   * voxel outside the box has only such voxels within the kernels' reach. Only with the symmetric normalisation. */
+  bool RestrictToUncertainRegion = true;
 };
 
 std::ostream &
@@ -118,15 +125,40 @@ public:
     return m_IterationSeconds;
   }
 
+  /** The box the last Run() iterated on (see DenseCRFParameters::RestrictToUncertainRegion): its first index and size
+   * per dimension; the whole grid without restriction, a size of 0 when every voxel was certain background. */
+  const std::vector<std::size_t> &
+  GetRegionIndex() const
+  {
+    return m_RegionIndex;
+  }
+  const std::vector<std::size_t> &
+  GetRegionSize() const
+  {
+    return m_RegionSize;
+  }
+
 private:
-  std::vector<std::size_t>        m_Size;
-  std::vector<double>             m_Spacing;
-  std::size_t                     m_NumberOfPixels = 0;
-  unsigned int                    m_NumberOfClasses = 0;
-  itk::MultiThreaderBase::Pointer m_Threader;
-  mutable std::size_t             m_NumberOfLatticePoints = 0;
-  mutable double                  m_LatticeSeconds = 0.0;
-  mutable double                  m_IterationSeconds = 0.0;
+  /** Sets the region from the initial Q (the clamped, normalised P); false when every voxel is certain background. */
+  bool
+  FindRegion(const float * q, const DenseCRFParameters & parameters) const;
+
+  /** Builds the lattice and runs the iterations on a grid of \a size (the spacing is the engine's). */
+  bool
+  Iterate(const std::vector<std::size_t> & size, const float * probabilities, const IntensityFunctionType & intensity,
+          const DenseCRFParameters & parameters, float * q, std::chrono::steady_clock::time_point start,
+          const std::function<bool(double)> & report) const;
+
+  std::vector<std::size_t>         m_Size;
+  std::vector<double>              m_Spacing;
+  std::size_t                      m_NumberOfPixels = 0;
+  unsigned int                     m_NumberOfClasses = 0;
+  itk::MultiThreaderBase::Pointer  m_Threader;
+  mutable std::size_t              m_NumberOfLatticePoints = 0;
+  mutable double                   m_LatticeSeconds = 0.0;
+  mutable double                   m_IterationSeconds = 0.0;
+  mutable std::vector<std::size_t> m_RegionIndex;
+  mutable std::vector<std::size_t> m_RegionSize;
 };
 
 /** output_i = weight * (sum_j k_ij input_j - (excludeSelf ? k_ii input_i : 0)) on a grid of interleaved

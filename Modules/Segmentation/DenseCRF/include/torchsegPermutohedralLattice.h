@@ -1,6 +1,8 @@
 #ifndef torchsegPermutohedralLattice_h
 #define torchsegPermutohedralLattice_h
 
+#include "torchsegDefaultInitAllocator.h"
+
 #include "itkMultiThreaderBase.h"
 
 #include <cstddef>
@@ -32,7 +34,9 @@ namespace torchseg
  *
  * Initialize() embeds the points once (in parallel: each work unit builds a hash table of the vertices of its own
  * contiguous range of points, and the tables are merged); each Filter() call then costs two passes over the stored
- * vertex indices and weights plus a blur of the M vertices, on the same work units.
+ * vertex indices and weights plus a blur of the M vertices, on the same work units. The barycentric weights are
+ * stored in 16 bits (steps of 1/65535, summing to exactly 1); the vertex values and scratch arrays are kept between
+ * Filter() calls (one call at a time).
  *
  * Instantiated for feature dimensions 1 to 5.
  * \ingroup TorchSegDenseCRF
@@ -58,9 +62,10 @@ public:
 
   /** For every point i: output_i = weight * (sum_j k(f_i, f_j) input_j - (excludeSelf ? input_i : 0)), added to
    * output_i when \a accumulate. \a input and \a output hold numberOfPoints x numberOfValues interleaved values and
-   * must not overlap. With excludeSelf the sum is the one over j != i (the self term of the Gaussian is 1).
-   * With \a pointScale (one factor s_i per point) the kernel is scaled symmetrically, s_i k(f_i, f_j) s_j: the
-   * symmetric normalisation of a CRF kernel when s_i = (sum_j k(f_i, f_j))^(-1/2). */
+   * must not overlap; a null \a input stands for values that are all 1. With excludeSelf the sum is the one over j != i
+   * (the self term of the Gaussian is 1). With \a pointScale (one factor s_i per point) the kernel is scaled
+   * symmetrically, s_i k(f_i, f_j) s_j: the symmetric normalisation of a CRF kernel when s_i = (sum_j k(f_i,
+   * f_j))^(-1/2). */
   void
   Filter(const float * input, float * output, unsigned int numberOfValues, float weight = 1.0f,
          bool excludeSelf = false, bool accumulate = false, const float * pointScale = nullptr) const;
@@ -98,19 +103,26 @@ private:
   /** A contiguous range of points with its own vertex numbering. */
   struct Chunk
   {
-    std::size_t           first = 0;
-    std::size_t           count = 0;
-    std::vector<uint32_t> localToGlobal;
+    std::size_t                first = 0;
+    std::size_t                count = 0;
+    std::size_t                localBase = 0; // where its vertex values start in the concatenated local arrays
+    crf::LargeVector<uint32_t> localToGlobal;
   };
 
-  std::size_t                             m_NumberOfPoints = 0;
-  std::size_t                             m_NumberOfLatticePoints = 0;
-  std::size_t                             m_NumberOfOccupiedLatticePoints = 0;
-  std::vector<uint32_t>                   m_Offsets;    // point-major, VerticesPerPoint chunk-local vertex indices
-  std::vector<float>                      m_Weights;    // point-major, VerticesPerPoint barycentric weights
-  std::vector<uint32_t>                   m_Neighbours; // per direction, per vertex: (minus, plus), global index + 1
-  std::vector<Chunk>                      m_Chunks;
-  mutable itk::MultiThreaderBase::Pointer m_Threader;
+  std::size_t                     m_NumberOfPoints = 0;
+  std::size_t                     m_NumberOfLatticePoints = 0;
+  std::size_t                     m_NumberOfOccupiedLatticePoints = 0;
+  crf::LargeVector<uint32_t>      m_Offsets;    // point-major, VerticesPerPoint chunk-local vertex indices
+  crf::LargeVector<uint16_t>      m_Weights;    // point-major, VerticesPerPoint barycentric weights * 65535
+  crf::LargeVector<uint32_t>      m_Neighbours; // per direction, per vertex: (minus, plus), global index + 1
+  std::vector<Chunk>              m_Chunks;
+  crf::LargeVector<uint32_t>      m_CopyStart; // per vertex: where its local copies start in m_Copies
+  crf::LargeVector<uint32_t>      m_Copies;    // positions of the local copies in the concatenated local arrays
+  itk::MultiThreaderBase::Pointer m_Threader;
+  // Filter()'s vertex values, kept between calls (their pages are then written once).
+  mutable crf::LargeVector<float> m_LocalValues; // the chunks' vertex values, concatenated
+  mutable crf::LargeVector<float> m_Values;
+  mutable crf::LargeVector<float> m_Blurred;
 };
 
 } // namespace torchseg

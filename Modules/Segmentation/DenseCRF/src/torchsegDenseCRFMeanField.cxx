@@ -3,6 +3,7 @@
 #include "torchsegPermutohedralLattice.h"
 
 #include "torchsegDenseCRFVectorize.h"
+#include "torchsegDefaultInitAllocator.h"
 
 #include "itkMacro.h"
 
@@ -64,11 +65,13 @@ PrintVector(std::ostream & os, const std::vector<T> & v)
   os << ']';
 }
 
-/** Q_i = softmax(U_i + M_i) over the classes, for the voxels [begin, end). */
+/** Q_i = softmax(U_i + M_i) over the classes for the voxels [begin, end), with the unary U_i = log(max(P_i / sum P_i,
+ * floor)) written as a product: Q_i proportional to max(P_i / sum P_i, floor) exp(M_i - max M_i). No logarithm, and
+ * no unary array (P is the input). Without messages, Q_i is the clamped, normalised P_i. */
 template <unsigned int VC>
 TORCHSEG_VECTOR_CLONES void
-SoftmaxUpdate(const float * unary, const float * messages, float * q, std::size_t begin, std::size_t end,
-              unsigned int runtimeClasses)
+SoftmaxUpdate(const float * probabilities, const float * messages, float * q, std::size_t begin, std::size_t end,
+              unsigned int runtimeClasses, float floor)
 {
   const std::size_t     C = VC > 0 ? VC : runtimeClasses;
   constexpr std::size_t block = 1024;
@@ -76,39 +79,48 @@ SoftmaxUpdate(const float * unary, const float * messages, float * q, std::size_
   for (std::size_t start = begin; start < end; start += block)
   {
     const std::size_t n = std::min(block, end - start);
-    const float *     u = unary + start * C;
-    const float *     m = messages ? messages + start * C : nullptr;
-    for (std::size_t k = 0; k < n * C; ++k)
+    if (messages)
     {
-      a[k] = m ? u[k] + m[k] : u[k];
+      const float * m = messages + start * C;
+      for (std::size_t i = 0; i < n; ++i)
+      {
+        float highest = m[i * C];
+        for (std::size_t c = 1; c < C; ++c)
+        {
+          highest = std::max(highest, m[i * C + c]);
+        }
+        for (std::size_t c = 0; c < C; ++c)
+        {
+          a[i * C + c] = m[i * C + c] - highest;
+        }
+      }
+      ExpNonPositiveInPlace(a.data(), n * C);
     }
+    else
+    {
+      std::fill_n(a.data(), n * C, 1.0f);
+    }
+    const float * p = probabilities + start * C;
+    float *       out = q + start * C;
     for (std::size_t i = 0; i < n; ++i)
     {
-      float * ai = &a[i * C];
-      float   highest = ai[0];
-      for (std::size_t c = 1; c < C; ++c)
-      {
-        highest = std::max(highest, ai[c]);
-      }
+      float sum = 0.0f;
       for (std::size_t c = 0; c < C; ++c)
       {
-        ai[c] -= highest;
+        sum += p[i * C + c];
       }
-    }
-    ExpNonPositiveInPlace(a.data(), n * C);
-    float * out = q + start * C;
-    for (std::size_t i = 0; i < n; ++i)
-    {
-      const float * ai = &a[i * C];
-      float         sum = 0.0f;
+      const float inverseSum = 1.0f / sum;
+      float       total = 0.0f;
       for (std::size_t c = 0; c < C; ++c)
       {
-        sum += ai[c];
+        const float e = a[i * C + c] * std::max(p[i * C + c] * inverseSum, floor);
+        a[i * C + c] = e;
+        total += e;
       }
-      const float inverse = 1.0f / sum;
+      const float inverse = 1.0f / total;
       for (std::size_t c = 0; c < C; ++c)
       {
-        out[i * C + c] = ai[c] * inverse;
+        out[i * C + c] = a[i * C + c] * inverse;
       }
     }
   }
@@ -203,8 +215,7 @@ public:
   void
   RowSums(float * out) const override
   {
-    const std::vector<float> ones(m_Lattice.GetNumberOfPoints(), 1.0f);
-    m_Lattice.Filter(ones.data(), out, 1);
+    m_Lattice.Filter(nullptr, out, 1);
   }
 
   std::size_t
@@ -337,7 +348,8 @@ operator<<(std::ostream & os, const DenseCRFParameters & p)
      << p.AppearanceIntensitySigma << ", w2 " << p.SmoothnessWeight << ", thetaGamma " << p.SmoothnessSigma
      << " mm, iterations " << p.NumberOfIterations << ", minimum probability " << p.MinimumProbability
      << ", sum tolerance " << p.ProbabilitySumTolerance << ", truncation " << p.SmoothnessTruncation
-     << ", normalization " << p.Normalization;
+     << ", normalization " << p.Normalization << ", restrict to uncertain region "
+     << (p.RestrictToUncertainRegion ? "on" : "off");
   return os;
 }
 
@@ -346,10 +358,16 @@ ExpNonPositiveInPlace(float * values, std::size_t count)
 {
   // Cephes' expf: exp(x) = 2^n exp(r), n = round(x / ln 2), |r| <= ln(2) / 2, exp(r) by a degree-6 polynomial.
   // Rounding by adding and subtracting 1.5 * 2^23 and building 2^n from its exponent bits keep the loop free of
-  // calls and branches.
+  // calls and branches. The clamp at -87 compares the bits as unsigned integers (for x <= 0 a larger pattern is a
+  // more negative number): GCC does not vectorise a floating-point max without -fno-trapping-math.
+  constexpr uint32_t minus87 = 0xC2AE0000u; // -87.0f
   for (std::size_t i = 0; i < count; ++i)
   {
-    const float x = std::max(values[i], -87.0f);
+    uint32_t bitsOfX;
+    std::memcpy(&bitsOfX, values + i, sizeof(bitsOfX));
+    bitsOfX = std::min(bitsOfX, minus87);
+    float x;
+    std::memcpy(&x, &bitsOfX, sizeof(x));
     const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
     float       p = 1.9875691500e-4f;
@@ -583,10 +601,9 @@ DenseCRFMeanField::Run(const float * probabilities, const IntensityFunctionType 
   m_LatticeSeconds = 0.0;
   m_IterationSeconds = 0.0;
 
-  // Unary: log of the normalised, clamped probabilities. The first invalid voxel (lowest index) is reported.
-  std::vector<float>       unary(N * C);
+  // The probabilities are checked first; the first invalid voxel (lowest index) is reported. They also serve as the
+  // unary (see SoftmaxUpdate): when they share the output's buffer, a copy is kept.
   std::atomic<std::size_t> firstBad{ std::numeric_limits<std::size_t>::max() };
-  const float              logFloor = static_cast<float>(std::log(parameters.MinimumProbability));
   const double             tolerance = parameters.ProbabilitySumTolerance;
   ParallelRanges(threader, N, 4096, [&](std::size_t begin, std::size_t end) {
     for (std::size_t i = begin; i < end; ++i)
@@ -606,13 +623,6 @@ DenseCRFMeanField::Run(const float * probabilities, const IntensityFunctionType 
         {}
         return;
       }
-      const double inverse = 1.0 / sum;
-      for (std::size_t c = 0; c < C; ++c)
-      {
-        const double normalised = p[c] * inverse;
-        unary[i * C + c] =
-          normalised > parameters.MinimumProbability ? static_cast<float>(std::log(normalised)) : logFloor;
-      }
     }
   });
   if (firstBad.load() != std::numeric_limits<std::size_t>::max())
@@ -630,39 +640,205 @@ DenseCRFMeanField::Run(const float * probabilities, const IntensityFunctionType 
                              << values.str() << ") are not valid probabilities: each must be finite and >= 0, their "
                              << "sum (" << sum << ") within " << tolerance << " of 1");
   }
+  crf::LargeVector<float> inputCopy;
+  if (probabilities == refined)
+  {
+    inputCopy.assign(probabilities, probabilities + N * C);
+    probabilities = inputCopy.data();
+  }
+  // Q = P (normalised and clamped) everywhere: the result outside the region the iterations run on.
+  const float floor = static_cast<float>(parameters.MinimumProbability);
   DispatchClasses(m_NumberOfClasses, [&](auto classes) {
     ParallelRanges(threader, N, 4096, [&](std::size_t begin, std::size_t end) {
-      SoftmaxUpdate<decltype(classes)::value>(unary.data(), nullptr, refined, begin, end, m_NumberOfClasses);
+      SoftmaxUpdate<decltype(classes)::value>(probabilities, nullptr, refined, begin, end, m_NumberOfClasses, floor);
     });
   });
 
+  const std::size_t D = m_Size.size();
+  m_RegionIndex.assign(D, 0);
+  m_RegionSize = m_Size;
+  if (!this->FindRegion(refined, parameters))
+  {
+    // Certain background everywhere: the iterations would change no label.
+    m_RegionSize.assign(D, 0);
+    m_LatticeSeconds = SecondsSince(start);
+    return report(1.0);
+  }
+  if (m_RegionSize == m_Size)
+  {
+    return this->Iterate(m_Size, probabilities, intensity, parameters, refined, start, report);
+  }
+
+  // The region as a grid of its own: its probabilities and Q gathered, its intensities read through the full grid's
+  // linear indices, its result scattered back.
+  std::size_t regionPixels = 1;
+  for (const std::size_t extent : m_RegionSize)
+  {
+    regionPixels *= extent;
+  }
+  const std::size_t rowLength = m_RegionSize[0];
+  const std::size_t rows = regionPixels / rowLength;
+  auto              fullIndexOfRow = [this, D](std::size_t row) {
+    std::size_t linear = m_RegionIndex[0];
+    std::size_t stride = m_Size[0];
+    for (std::size_t k = 1; k < D; ++k)
+    {
+      linear += (m_RegionIndex[k] + row % m_RegionSize[k]) * stride;
+      row /= m_RegionSize[k];
+      stride *= m_Size[k];
+    }
+    return linear;
+  };
+  crf::LargeVector<float> regionProbabilities(regionPixels * C);
+  crf::LargeVector<float> regionQ(regionPixels * C);
+  ParallelRanges(threader, rows, 64, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t row = begin; row < end; ++row)
+    {
+      const std::size_t from = fullIndexOfRow(row) * C;
+      std::copy_n(probabilities + from, rowLength * C, &regionProbabilities[row * rowLength * C]);
+      std::copy_n(refined + from, rowLength * C, &regionQ[row * rowLength * C]);
+    }
+  });
+  const IntensityFunctionType regionIntensity = [&](std::size_t first, std::size_t count, float * out) {
+    while (count > 0)
+    {
+      const std::size_t row = first / rowLength;
+      const std::size_t x = first % rowLength;
+      const std::size_t run = std::min(count, rowLength - x);
+      intensity(fullIndexOfRow(row) + x, run, out);
+      first += run;
+      count -= run;
+      out += run;
+    }
+  };
+  const bool completed =
+    this->Iterate(m_RegionSize, regionProbabilities.data(), regionIntensity, parameters, regionQ.data(), start, report);
+  if (completed)
+  {
+    ParallelRanges(threader, rows, 64, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t row = begin; row < end; ++row)
+      {
+        std::copy_n(&regionQ[row * rowLength * C], rowLength * C, refined + fullIndexOfRow(row) * C);
+      }
+    });
+  }
+  return completed;
+}
+
+bool
+DenseCRFMeanField::FindRegion(const float * q, const DenseCRFParameters & parameters) const
+{
+  const std::size_t D = m_Size.size();
+  const double      reach =
+    std::max(parameters.AppearanceWeight > 0.0 ? 3.0 * parameters.AppearanceSpatialSigma : 0.0,
+             parameters.SmoothnessWeight > 0.0 ? parameters.SmoothnessTruncation * parameters.SmoothnessSigma : 0.0);
+  if (!parameters.RestrictToUncertainRegion || parameters.Normalization != DenseCRFNormalization::Symmetric ||
+      parameters.NumberOfIterations == 0 || reach == 0.0)
+  {
+    return true;
+  }
+  // Settled: q_0 >= exp(w1 + w2) q_l for every l > 0 (q is the clamped, normalised P, so the ratio is that of the
+  // unary potentials). With the symmetric normalisation the messages are weighted averages of Q times w1 and w2.
+  const float ratio =
+    static_cast<float>(std::exp(std::min(80.0, parameters.AppearanceWeight + parameters.SmoothnessWeight)));
+  const std::size_t C = m_NumberOfClasses;
+  const std::size_t N = m_NumberOfPixels;
+  const std::size_t units = m_Threader ? std::max<std::size_t>(1, m_Threader->GetNumberOfWorkUnits()) : 1;
+  std::vector<std::vector<std::size_t>> lowest(units + 1,
+                                               std::vector<std::size_t>(D, std::numeric_limits<std::size_t>::max()));
+  std::vector<std::vector<std::size_t>> highest(units + 1, std::vector<std::size_t>(D, 0));
+  std::atomic<std::size_t>              nextSlot{ 0 };
+  ParallelRanges(m_Threader.GetPointer(), N, 1 << 16, [&](std::size_t begin, std::size_t end) {
+    const std::size_t          slot = nextSlot++;
+    std::vector<std::size_t> & low = lowest[slot];
+    std::vector<std::size_t> & high = highest[slot];
+    std::vector<std::size_t>   index(D);
+    for (std::size_t i = begin; i < end; ++i)
+    {
+      const float * qi = q + i * C;
+      float         other = qi[1];
+      for (std::size_t c = 2; c < C; ++c)
+      {
+        other = std::max(other, qi[c]);
+      }
+      if (qi[0] >= ratio * other)
+      {
+        continue;
+      }
+      std::size_t rest = i;
+      for (std::size_t k = 0; k < D; ++k)
+      {
+        const std::size_t value = rest % m_Size[k];
+        rest /= m_Size[k];
+        low[k] = std::min(low[k], value);
+        high[k] = std::max(high[k], value);
+      }
+    }
+  });
+  std::vector<std::size_t> low(D, std::numeric_limits<std::size_t>::max());
+  std::vector<std::size_t> high(D, 0);
+  for (std::size_t slot = 0; slot < lowest.size(); ++slot)
+  {
+    for (std::size_t k = 0; k < D; ++k)
+    {
+      low[k] = std::min(low[k], lowest[slot][k]);
+      high[k] = std::max(high[k], highest[slot][k]);
+    }
+  }
+  if (low[0] == std::numeric_limits<std::size_t>::max())
+  {
+    return false;
+  }
+  for (std::size_t k = 0; k < D; ++k)
+  {
+    const auto margin = static_cast<std::size_t>(std::ceil(reach / m_Spacing[k]));
+    m_RegionIndex[k] = low[k] > margin ? low[k] - margin : 0;
+    m_RegionSize[k] = std::min(m_Size[k] - 1, high[k] + margin) + 1 - m_RegionIndex[k];
+  }
+  return true;
+}
+
+bool
+DenseCRFMeanField::Iterate(const std::vector<std::size_t> & size, const float * probabilities,
+                           const IntensityFunctionType & intensity, const DenseCRFParameters & parameters, float * q,
+                           std::chrono::steady_clock::time_point start,
+                           const std::function<bool(double)> &   report) const
+{
+  std::size_t N = 1;
+  for (const std::size_t extent : size)
+  {
+    N *= extent;
+  }
+  const std::size_t                 C = m_NumberOfClasses;
+  itk::MultiThreaderBase *          threader = m_Threader.GetPointer();
+  const float                       floor = static_cast<float>(parameters.MinimumProbability);
   const bool                        appearance = parameters.AppearanceWeight > 0.0 && parameters.NumberOfIterations > 0;
   const bool                        smoothness = parameters.SmoothnessWeight > 0.0 && parameters.NumberOfIterations > 0;
   const double                      latticeShare = appearance ? 0.2 : 0.0;
   std::unique_ptr<AppearanceFilter> lattice;
   if (appearance)
   {
-    switch (m_Size.size())
+    switch (size.size())
     {
       case 1:
-        lattice = std::make_unique<AppearanceLattice<1>>(m_Size, m_Spacing, intensity, parameters, N, threader);
+        lattice = std::make_unique<AppearanceLattice<1>>(size, m_Spacing, intensity, parameters, N, threader);
         break;
       case 2:
-        lattice = std::make_unique<AppearanceLattice<2>>(m_Size, m_Spacing, intensity, parameters, N, threader);
+        lattice = std::make_unique<AppearanceLattice<2>>(size, m_Spacing, intensity, parameters, N, threader);
         break;
       case 3:
-        lattice = std::make_unique<AppearanceLattice<3>>(m_Size, m_Spacing, intensity, parameters, N, threader);
+        lattice = std::make_unique<AppearanceLattice<3>>(size, m_Spacing, intensity, parameters, N, threader);
         break;
       default:
-        lattice = std::make_unique<AppearanceLattice<4>>(m_Size, m_Spacing, intensity, parameters, N, threader);
+        lattice = std::make_unique<AppearanceLattice<4>>(size, m_Spacing, intensity, parameters, N, threader);
         break;
     }
     m_NumberOfLatticePoints = lattice->GetNumberOfLatticePoints();
   }
   // Symmetric normalisation of the appearance kernel: s_i = N_i^(-1/2), N_i = sum_j k(i, j) from the lattice. The
   // exact N_i is at least 1 (the self term), a bound the lattice's approximation is held to.
-  const bool         symmetric = parameters.Normalization == DenseCRFNormalization::Symmetric;
-  std::vector<float> appearanceScale;
+  const bool              symmetric = parameters.Normalization == DenseCRFNormalization::Symmetric;
+  crf::LargeVector<float> appearanceScale;
   if (appearance && symmetric)
   {
     appearanceScale.resize(N);
@@ -680,17 +856,17 @@ DenseCRFMeanField::Run(const float * probabilities, const IntensityFunctionType 
     return false;
   }
 
-  const auto         iterationsStart = std::chrono::steady_clock::now();
-  std::vector<float> messages((appearance || smoothness) ? N * C : 0);
-  const float        w2 = static_cast<float>(parameters.SmoothnessWeight);
+  const auto              iterationsStart = std::chrono::steady_clock::now();
+  crf::LargeVector<float> messages((appearance || smoothness) ? N * C : 0);
+  const float             w2 = static_cast<float>(parameters.SmoothnessWeight);
   for (unsigned int iteration = 0; iteration < parameters.NumberOfIterations; ++iteration)
   {
     if (smoothness)
     {
       // messages = w2 (sum_j k_gamma(i, j) Q_j - Q_i): the self term of the Gaussian is exactly 1.
-      GaussianFilterGrid(refined,
+      GaussianFilterGrid(q,
                          messages.data(),
-                         m_Size,
+                         size,
                          m_Spacing,
                          m_NumberOfClasses,
                          parameters.SmoothnessSigma,
@@ -702,7 +878,7 @@ DenseCRFMeanField::Run(const float * probabilities, const IntensityFunctionType 
     }
     if (appearance)
     {
-      lattice->Filter(refined,
+      lattice->Filter(q,
                       messages.data(),
                       m_NumberOfClasses,
                       static_cast<float>(parameters.AppearanceWeight),
@@ -712,7 +888,7 @@ DenseCRFMeanField::Run(const float * probabilities, const IntensityFunctionType 
     DispatchClasses(m_NumberOfClasses, [&](auto classes) {
       ParallelRanges(threader, N, 4096, [&](std::size_t begin, std::size_t end) {
         SoftmaxUpdate<decltype(classes)::value>(
-          unary.data(), messages.empty() ? nullptr : messages.data(), refined, begin, end, m_NumberOfClasses);
+          probabilities, messages.empty() ? nullptr : messages.data(), q, begin, end, m_NumberOfClasses, floor);
       });
     });
     if (!report(latticeShare + (1.0 - latticeShare) * (iteration + 1) / parameters.NumberOfIterations))

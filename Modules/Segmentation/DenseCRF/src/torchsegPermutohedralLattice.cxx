@@ -1,6 +1,7 @@
 #include "torchsegPermutohedralLattice.h"
 
 #include "torchsegDenseCRFVectorize.h"
+#include "torchsegDefaultInitAllocator.h"
 
 #include "itkMacro.h"
 
@@ -31,19 +32,15 @@ constexpr int32_t CoordinateLimit = 32000;
 
 /** Open-addressing hash table of lattice vertices: the D first coordinates of a vertex of the hyperplane x.1 = 0
  * (the last one is minus their sum), numbered in insertion order. A slot holds the key and its index, so that a probe
- * reads one place in memory. */
+ * reads one place in memory. The table is far larger than the caches, so callers compute the hashes of a batch of
+ * keys, prefetch their slots, and then insert or find them: the misses of the batch overlap. */
 template <unsigned int D>
 class VertexTable
 {
 public:
   explicit VertexTable(std::size_t expected)
   {
-    std::size_t capacity = 64;
-    while (capacity < 2 * expected)
-    {
-      capacity *= 2;
-    }
-    m_Slots.assign(capacity, Slot());
+    this->Rehash(CapacityFor(expected));
     m_Keys.reserve(expected * D);
   }
 
@@ -59,15 +56,35 @@ public:
     return m_Keys.data() + index * D;
   }
 
+  static std::size_t
+  Hash(const Coordinate * key)
+  {
+    // One multiplication per coordinate: vertices close on the lattice tend to land in nearby slots, which keeps the
+    // probes of neighbouring voxels in cache (a stronger mixing was measured 40 % slower for that reason).
+    uint64_t h = 0x243F6A8885A308D3ull;
+    for (unsigned int k = 0; k < D; ++k)
+    {
+      h = (h ^ static_cast<uint16_t>(key[k])) * 0x9E3779B97F4A7C15ull;
+    }
+    return static_cast<std::size_t>(h ^ (h >> 31));
+  }
+
+  void
+  Prefetch(std::size_t hash) const
+  {
+    __builtin_prefetch(&m_Slots[hash & (m_Slots.size() - 1)]);
+  }
+
+  /** The index of \a key (whose Hash() is \a hash), inserted when it is new. */
   uint32_t
-  Insert(const Coordinate * key)
+  Insert(const Coordinate * key, std::size_t hash)
   {
     if (2 * (m_Size + 1) > m_Slots.size())
     {
-      Grow();
+      this->Rehash(2 * m_Slots.size());
     }
     const std::size_t mask = m_Slots.size() - 1;
-    for (std::size_t slot = Hash(key) & mask;; slot = (slot + 1) & mask)
+    for (std::size_t slot = hash & mask;; slot = (slot + 1) & mask)
     {
       Slot & entry = m_Slots[slot];
       if (entry.index == Empty)
@@ -84,12 +101,18 @@ public:
     }
   }
 
-  /** The index of \a key, or -1. */
+  uint32_t
+  Insert(const Coordinate * key)
+  {
+    return this->Insert(key, Hash(key));
+  }
+
+  /** The index of \a key (whose Hash() is \a hash), or -1. */
   int64_t
-  Find(const Coordinate * key) const
+  Find(const Coordinate * key, std::size_t hash) const
   {
     const std::size_t mask = m_Slots.size() - 1;
-    for (std::size_t slot = Hash(key) & mask;; slot = (slot + 1) & mask)
+    for (std::size_t slot = hash & mask;; slot = (slot + 1) & mask)
     {
       const Slot & entry = m_Slots[slot];
       if (entry.index == Empty)
@@ -112,24 +135,23 @@ private:
     uint32_t   index = Empty;
   };
 
+  /** Slots for \a expected keys at a load of at most one half. */
   static std::size_t
-  Hash(const Coordinate * key)
+  CapacityFor(std::size_t expected)
   {
-    // One multiplication per coordinate: vertices close on the lattice tend to land in nearby slots, which keeps the
-    // probes of neighbouring voxels in cache (a stronger mixing was measured 40 % slower for that reason).
-    uint64_t h = 0x243F6A8885A308D3ull;
-    for (unsigned int k = 0; k < D; ++k)
+    std::size_t capacity = 64;
+    while (capacity < 2 * expected)
     {
-      h = (h ^ static_cast<uint16_t>(key[k])) * 0x9E3779B97F4A7C15ull;
+      capacity *= 2;
     }
-    return static_cast<std::size_t>(h ^ (h >> 31));
+    return capacity;
   }
 
   void
-  Grow()
+  Rehash(std::size_t capacity)
   {
-    std::vector<Slot> slots(2 * m_Slots.size());
-    const std::size_t mask = slots.size() - 1;
+    crf::LargeVector<Slot> slots(capacity);
+    const std::size_t      mask = capacity - 1;
     for (const Slot & entry : m_Slots)
     {
       if (entry.index == Empty)
@@ -146,9 +168,52 @@ private:
     m_Slots.swap(slots);
   }
 
-  std::vector<Slot>       m_Slots;
-  std::vector<Coordinate> m_Keys;
-  std::size_t             m_Size = 0;
+  crf::LargeVector<Slot>       m_Slots;
+  crf::LargeVector<Coordinate> m_Keys;
+  std::size_t                  m_Size = 0;
+};
+
+/** The vertices most recently looked up, direct-mapped by their hash (a few hundred kilobytes, in the core's own
+ * cache): the voxels of a row and of the next rows reach mostly the same vertices, whose lookups then stay out of
+ * the large table. */
+template <unsigned int D>
+class RecentVertices
+{
+public:
+  static constexpr std::size_t Slots = std::size_t(1) << 14;
+
+  /** The index of \a key (whose VertexTable hash is \a hash), or Missing. */
+  uint32_t
+  Find(const Coordinate * key, std::size_t hash) const
+  {
+    const Entry & entry = m_Entries[SlotOf(hash)];
+    return entry.index != Missing && std::memcmp(entry.key, key, sizeof(entry.key)) == 0 ? entry.index : Missing;
+  }
+
+  void
+  Store(const Coordinate * key, std::size_t hash, uint32_t index)
+  {
+    Entry & entry = m_Entries[SlotOf(hash)];
+    std::memcpy(entry.key, key, sizeof(entry.key));
+    entry.index = index;
+  }
+
+  static constexpr uint32_t Missing = 0xFFFFFFFFu;
+
+private:
+  struct Entry
+  {
+    Coordinate key[D > 0 ? D : 1] = {};
+    uint32_t   index = Missing;
+  };
+
+  static std::size_t
+  SlotOf(std::size_t hash)
+  {
+    return (hash >> 24) & (Slots - 1);
+  }
+
+  std::vector<Entry> m_Entries = std::vector<Entry>(Slots);
 };
 
 /** Adds to \a table the neighbours along the d+1 lattice directions of its vertices [0, count), and writes their
@@ -156,27 +221,46 @@ private:
  * the one at +e_j (d+1) - 1 (the lattice blur's two neighbours). */
 template <unsigned int d>
 void
-AddNeighbours(VertexTable<d> & table, std::size_t count, std::vector<uint32_t> & neighbours)
+AddNeighbours(VertexTable<d> & table, std::size_t count, crf::LargeVector<uint32_t> & neighbours)
 {
-  neighbours.resize(count * (d + 1) * 2);
-  Coordinate neighbour[d > 0 ? d : 1];
-  for (std::size_t m = 0; m < count; ++m)
+  constexpr unsigned int V = d + 1;
+  constexpr std::size_t  Batch = 8; // vertices whose 2 (d+1) neighbours are prefetched together
+  neighbours.resize(count * V * 2);
+  Coordinate  keys[Batch][V][2][d > 0 ? d : 1];
+  std::size_t hashes[Batch][V][2];
+  for (std::size_t m0 = 0; m0 < count; m0 += Batch)
   {
-    for (unsigned int j = 0; j <= d; ++j)
+    const std::size_t n = std::min(Batch, count - m0);
+    for (std::size_t b = 0; b < n; ++b)
     {
-      for (const int side : { 0, 1 })
+      const Coordinate * key = table.Key(m0 + b);
+      for (unsigned int j = 0; j <= d; ++j)
       {
-        const int          sign = side == 0 ? 1 : -1;
-        const Coordinate * key = table.Key(m); // Insert may move the keys
-        for (unsigned int k = 0; k < d; ++k)
+        for (const int side : { 0, 1 })
         {
-          neighbour[k] = static_cast<Coordinate>(key[k] - sign);
+          const int    sign = side == 0 ? 1 : -1;
+          Coordinate * neighbour = keys[b][j][side];
+          for (unsigned int k = 0; k < d; ++k)
+          {
+            neighbour[k] = static_cast<Coordinate>(key[k] - sign);
+          }
+          if (j < d)
+          {
+            neighbour[j] = static_cast<Coordinate>(key[j] + sign * static_cast<int>(d));
+          }
+          hashes[b][j][side] = VertexTable<d>::Hash(neighbour);
+          table.Prefetch(hashes[b][j][side]);
         }
-        if (j < d)
+      }
+    }
+    for (std::size_t b = 0; b < n; ++b)
+    {
+      for (unsigned int j = 0; j <= d; ++j)
+      {
+        for (const int side : { 0, 1 })
         {
-          neighbour[j] = static_cast<Coordinate>(key[j] + sign * static_cast<int>(d));
+          neighbours[((m0 + b) * V + j) * 2 + side] = table.Insert(keys[b][j][side], hashes[b][j][side]);
         }
-        neighbours[(m * (d + 1) + j) * 2 + side] = table.Insert(neighbour);
       }
     }
   }
@@ -198,14 +282,25 @@ ParallelRanges(itk::MultiThreaderBase * threader, std::size_t count, std::size_t
     0, ranges, [&](itk::SizeValueType r) { body(count * r / ranges, count * (r + 1) / ranges); }, nullptr);
 }
 
-/** Embeds one point: the chunk-local indices of the vertices of its enclosing simplex and its barycentric weights.
- * The elevation to the hyperplane x.1 = 0 uses the orthogonal basis of Adams et al. (columns of norm
- * sqrt(2/3) (d+1), so that the lattice blur has unit standard deviation in feature units). */
+/** The barycentric weights are stored as multiples of 1/65535. */
+constexpr float WeightUnit = 1.0f / 65535.0f;
+
+/** Embeds points: the simplex of the lattice enclosing each and its barycentric weights. The elevation to the
+ * hyperplane x.1 = 0 uses the orthogonal basis of Adams et al. (columns of norm sqrt(2/3) (d+1), so that the lattice
+ * blur has unit standard deviation in feature units). */
 template <unsigned int d>
 class Embedder
 {
 public:
   static constexpr int D1 = static_cast<int>(d) + 1;
+
+  /** A simplex: its remainder-0 vertex (the first d coordinates; the last is minus their sum) and the ranks of the
+   * coordinates. */
+  struct Simplex
+  {
+    int32_t rem0[d > 0 ? d : 1];
+    int     rank[D1];
+  };
 
   Embedder()
   {
@@ -216,47 +311,10 @@ public:
     }
   }
 
-  /** The vertices of recently seen simplices, keyed by the remainder-0 vertex and the ranks: neighbouring voxels
-   * often share a simplex, and a hit saves the d+1 lookups in the vertex table. Direct-mapped. */
-  class SimplexCache
-  {
-  public:
-    static constexpr std::size_t Slots = 1 << 14;
-
-    /** The cached vertices of the simplex, or null; \a slot receives where to store them. */
-    const uint32_t *
-    Find(const int32_t * key, std::size_t & slot) const
-    {
-      uint64_t h = 0x2545F4914F6CDD1Dull;
-      for (int k = 0; k < D1; ++k)
-      {
-        h = (h ^ static_cast<uint32_t>(key[k])) * 0x9E3779B97F4A7C15ull;
-      }
-      slot = static_cast<std::size_t>(h >> 50) & (Slots - 1);
-      if (m_Used[slot] && std::memcmp(&m_Keys[slot * D1], key, D1 * sizeof(int32_t)) == 0)
-      {
-        return &m_Vertices[slot * D1];
-      }
-      return nullptr;
-    }
-
-    void
-    Store(std::size_t slot, const int32_t * key, const uint32_t * vertices)
-    {
-      std::memcpy(&m_Keys[slot * D1], key, D1 * sizeof(int32_t));
-      std::memcpy(&m_Vertices[slot * D1], vertices, D1 * sizeof(uint32_t));
-      m_Used[slot] = 1;
-    }
-
-  private:
-    std::vector<int32_t>  m_Keys = std::vector<int32_t>(Slots * D1);
-    std::vector<uint32_t> m_Vertices = std::vector<uint32_t>(Slots * D1);
-    std::vector<uint8_t>  m_Used = std::vector<uint8_t>(Slots, 0);
-  };
-
-  /** Returns false when a feature is not finite or too large for 32-bit vertex coordinates. */
+  /** The simplex enclosing the point of features \a f and its barycentric weights in 16 bits (summing to 65535).
+   * Returns false when a feature is not finite or too large for the vertex coordinates. */
   bool
-  Embed(const float * f, VertexTable<d> & table, SimplexCache & cache, uint32_t * offsets, float * weights) const
+  Locate(const float * f, Simplex & simplex, uint16_t * weights) const
   {
     std::array<double, D1> y;
     double                 sum = 0.0;
@@ -274,7 +332,7 @@ public:
     constexpr double        inverse = 1.0 / D1;
     std::array<int32_t, D1> rem0;
     std::array<double, D1>  delta;
-    std::array<int, D1>     rank{};
+    int * const             rank = simplex.rank;
     int                     coordinateSum = 0;
     for (int i = 0; i < D1; ++i)
     {
@@ -287,6 +345,7 @@ public:
       rem0[i] = r * D1;
       coordinateSum += r;
       delta[i] = y[i] - rem0[i];
+      rank[i] = 0;
     }
     for (int i = 0; i < D1 - 1; ++i)
     {
@@ -314,41 +373,33 @@ public:
     }
     barycentric[0] += 1.0 + barycentric[d + 1];
 
+    // Rounded to 16 bits; the largest weight takes the rounding remainder, so that constants are kept exactly.
+    int total = 0;
+    int largest = 0;
     for (int r = 0; r < D1; ++r)
     {
-      weights[r] = static_cast<float>(barycentric[r]);
+      const double scaled = std::min(1.0, std::max(0.0, barycentric[r])) * 65535.0;
+      weights[r] = static_cast<uint16_t>(scaled + 0.5);
+      total += weights[r];
+      largest = barycentric[r] > barycentric[largest] ? r : largest;
     }
+    weights[largest] = static_cast<uint16_t>(weights[largest] + (65535 - total));
 
-    // The simplex is given by rem0 (its last coordinate is minus the sum of the others) and the ranks.
-    int32_t simplex[D1];
-    int32_t packedRanks = 0;
-    for (int i = 0; i < D1; ++i)
-    {
-      packedRanks = (packedRanks << 3) | rank[i];
-    }
     for (unsigned int i = 0; i < d; ++i)
     {
-      simplex[i] = rem0[i];
+      simplex.rem0[i] = rem0[i];
     }
-    simplex[d] = packedRanks;
-    std::size_t slot = 0;
-    if (const uint32_t * cached = cache.Find(simplex, slot))
-    {
-      std::memcpy(offsets, cached, D1 * sizeof(uint32_t));
-      return true;
-    }
-    // Vertex r of the simplex is rem0 plus the canonical remainder-r point, permuted by the ranks.
-    Coordinate key[d > 0 ? d : 1];
-    for (int r = 0; r < D1; ++r)
-    {
-      for (unsigned int i = 0; i < d; ++i)
-      {
-        key[i] = static_cast<Coordinate>(rem0[i] + (rank[i] <= static_cast<int>(d) - r ? r : r - D1));
-      }
-      offsets[r] = table.Insert(key);
-    }
-    cache.Store(slot, simplex, offsets);
     return true;
+  }
+
+  /** The key of vertex \a r of \a simplex: rem0 plus the canonical remainder-r point, permuted by the ranks. */
+  static void
+  VertexKey(const Simplex & simplex, int r, Coordinate * key)
+  {
+    for (unsigned int i = 0; i < d; ++i)
+    {
+      key[i] = static_cast<Coordinate>(simplex.rem0[i] + (simplex.rank[i] <= static_cast<int>(d) - r ? r : r - D1));
+    }
   }
 
 private:
@@ -362,11 +413,11 @@ StrideOf(unsigned int numberOfValues)
   return numberOfValues <= 4 ? 4 : numberOfValues;
 }
 
-/** Adds w_r * f_i * input_i to the V vertices of each point (VC values, or runtimeValues when VC is 0), f = scale or
- * 1. */
+/** Adds w_r * f_i * input_i to the V vertices of each point (VC values, or runtimeValues when VC is 0; a null input
+ * is all ones), f = scale or 1, w_r the 16-bit weights in units of 1/65535. */
 template <unsigned int VC, unsigned int V>
 TORCHSEG_VECTOR_CLONES void
-SplatPoints(const uint32_t * offsets, const float * weights, const float * input, const float * scale,
+SplatPoints(const uint32_t * offsets, const uint16_t * weights, const float * input, const float * scale,
             std::size_t count, unsigned int runtimeValues, float * lattice)
 {
   if constexpr (VC > 0)
@@ -374,14 +425,14 @@ SplatPoints(const uint32_t * offsets, const float * weights, const float * input
     for (std::size_t i = 0; i < count; ++i)
     {
       float       in[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
-      const float f = scale ? scale[i] : 1.0f;
+      const float f = (scale ? scale[i] : 1.0f) * WeightUnit;
       for (unsigned int c = 0; c < VC; ++c)
       {
-        in[c] = f * input[i * VC + c];
+        in[c] = input ? f * input[i * VC + c] : f;
       }
       for (unsigned int r = 0; r < V; ++r)
       {
-        const float w = weights[i * V + r];
+        const float w = static_cast<float>(weights[i * V + r]);
         float *     v = lattice + static_cast<std::size_t>(offsets[i * V + r]) * 4;
         for (unsigned int c = 0; c < 4; ++c)
         {
@@ -395,25 +446,25 @@ SplatPoints(const uint32_t * offsets, const float * weights, const float * input
     const unsigned int C = runtimeValues;
     for (std::size_t i = 0; i < count; ++i)
     {
-      const float * in = input + i * C;
-      const float   f = scale ? scale[i] : 1.0f;
+      const float f = (scale ? scale[i] : 1.0f) * WeightUnit;
       for (unsigned int r = 0; r < V; ++r)
       {
-        const float w = f * weights[i * V + r];
+        const float w = f * static_cast<float>(weights[i * V + r]);
         float *     v = lattice + static_cast<std::size_t>(offsets[i * V + r]) * C;
         for (unsigned int c = 0; c < C; ++c)
         {
-          v[c] += w * in[c];
+          v[c] += input ? w * input[i * C + c] : w;
         }
       }
     }
   }
 }
 
-/** output_i (+)= f_i (gain * sum_r w_r lattice[vertex r] - selfWeight * f_i input_i), f = scale or 1. */
+/** output_i (+)= f_i (gain * sum_r w_r lattice[vertex r] - selfWeight * f_i input_i), f = scale or 1 (a null input
+ * is all ones); \a gain includes the unit of the 16-bit weights. */
 template <unsigned int VC, unsigned int V>
 TORCHSEG_VECTOR_CLONES void
-SlicePoints(const uint32_t * offsets, const float * weights, const float * lattice, const float * input,
+SlicePoints(const uint32_t * offsets, const uint16_t * weights, const float * lattice, const float * input,
             const float * scale, std::size_t count, unsigned int runtimeValues, float gain, float selfWeight,
             bool accumulate, float * output)
 {
@@ -430,7 +481,7 @@ SlicePoints(const uint32_t * offsets, const float * weights, const float * latti
       float t[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
       for (unsigned int r = 0; r < V; ++r)
       {
-        const float   w = weights[i * V + r];
+        const float   w = static_cast<float>(weights[i * V + r]);
         const float * v = lattice + static_cast<std::size_t>(offsets[i * V + r]) * 4;
         for (unsigned int c = 0; c < 4; ++c)
         {
@@ -447,7 +498,7 @@ SlicePoints(const uint32_t * offsets, const float * weights, const float * latti
       std::fill(s, s + C, 0.0f);
       for (unsigned int r = 0; r < V; ++r)
       {
-        const float   w = weights[i * V + r];
+        const float   w = static_cast<float>(weights[i * V + r]);
         const float * v = lattice + static_cast<std::size_t>(offsets[i * V + r]) * S;
         for (unsigned int c = 0; c < C; ++c)
         {
@@ -455,12 +506,12 @@ SlicePoints(const uint32_t * offsets, const float * weights, const float * latti
         }
       }
     }
-    const float * in = input + i * C;
-    float *       out = output + i * C;
-    const float   f = scale ? scale[i] : 1.0f;
+    float *     out = output + i * C;
+    const float f = scale ? scale[i] : 1.0f;
     for (unsigned int c = 0; c < C; ++c)
     {
-      const float value = f * (gain * s[c] - selfWeight * f * in[c]);
+      const float in = input ? input[i * C + c] : 1.0f;
+      const float value = f * (gain * s[c] - selfWeight * f * in);
       out[c] = accumulate ? out[c] + value : value;
     }
   }
@@ -528,12 +579,14 @@ template <unsigned int VFeatureDimension>
 std::size_t
 PermutohedralLattice<VFeatureDimension>::GetMemorySize() const
 {
-  std::size_t bytes = m_Offsets.capacity() * sizeof(uint32_t) + m_Weights.capacity() * sizeof(float) +
-                      m_Neighbours.capacity() * sizeof(uint32_t);
+  std::size_t bytes = m_Offsets.capacity() * sizeof(uint32_t) + m_Weights.capacity() * sizeof(uint16_t) +
+                      m_Neighbours.capacity() * sizeof(uint32_t) +
+                      (m_Values.capacity() + m_Blurred.capacity()) * sizeof(float);
   for (const Chunk & chunk : m_Chunks)
   {
     bytes += chunk.localToGlobal.capacity() * sizeof(uint32_t);
   }
+  bytes += m_LocalValues.capacity() * sizeof(float) + (m_CopyStart.capacity() + m_Copies.capacity()) * sizeof(uint32_t);
   return bytes;
 }
 
@@ -544,41 +597,93 @@ PermutohedralLattice<VFeatureDimension>::Initialize(std::size_t numberOfPoints, 
 {
   constexpr unsigned int d = VFeatureDimension;
   constexpr unsigned int V = VerticesPerPoint;
+  using EmbedderType = Embedder<d>;
   m_Threader = threader;
   m_NumberOfPoints = numberOfPoints;
-  m_Offsets.assign(numberOfPoints * V, 0);
-  m_Weights.assign(numberOfPoints * V, 0.0f);
+  // Not initialised here: the work units write the entries of their own points (and so first touch those pages).
+  m_Offsets.resize(numberOfPoints * V);
+  m_Weights.resize(numberOfPoints * V);
+  m_LocalValues = crf::LargeVector<float>();
+  m_Values = crf::LargeVector<float>();
+  m_Blurred = crf::LargeVector<float>();
 
-  // Contiguous ranges of points (slabs of an image) share few vertices: each gets its own table, merged below.
+  // Contiguous ranges of points (slabs of an image) share few vertices: each work unit gets one, with its own table,
+  // merged below. (Ranges of a million points, whose tables stay in the last-level cache, were measured no faster:
+  // a slab of 4 CT slices shares half of its vertices with its neighbours, and the merge and sums double.)
   const std::size_t units = threader ? std::max<std::size_t>(1, threader->GetNumberOfWorkUnits()) : 1;
   const std::size_t chunks = std::max<std::size_t>(1, std::min<std::size_t>(units, numberOfPoints / 4096));
   m_Chunks.assign(chunks, Chunk());
   std::vector<std::unique_ptr<VertexTable<d>>> tables(chunks);
   std::vector<std::size_t>                     badPoint(chunks, std::numeric_limits<std::size_t>::max());
   std::vector<std::size_t>                     occupied(chunks, 0);
-  std::vector<std::vector<uint32_t>>           localNeighbours(chunks);
-  const Embedder<d>                            embedder;
+  std::vector<crf::LargeVector<uint32_t>>      localNeighbours(chunks);
+  const EmbedderType                           embedder;
 
   auto embedChunk = [&](std::size_t c) {
     Chunk & chunk = m_Chunks[c];
     chunk.first = numberOfPoints * c / chunks;
     chunk.count = numberOfPoints * (c + 1) / chunks - chunk.first;
-    tables[c] = std::make_unique<VertexTable<d>>(std::min<std::size_t>(chunk.count, 1u << 16));
+    // About 0.2 vertices per point (with the closure below) for CT at the default widths; the table grows if needed.
+    tables[c] = std::make_unique<VertexTable<d>>(std::max<std::size_t>(chunk.count / 8, 1024));
+    VertexTable<d> &      table = *tables[c];
     constexpr std::size_t block = 1024;
-    std::vector<float>    f(block * d);
-    auto                  cache = std::make_unique<typename Embedder<d>::SimplexCache>();
+    // Points whose vertices are looked up together: the table slots of those not among the recent vertices are
+    // prefetched first, then inserted.
+    constexpr std::size_t Batch = 16;
+    struct Pending
+    {
+      Coordinate  keys[V][d > 0 ? d : 1];
+      std::size_t hashes[V];
+      uint32_t *  offsets;
+      uint32_t    missing; // bit r: vertex r is not among the recent vertices
+    };
+    std::array<Pending, Batch>     pending;
+    std::vector<float>             f(block * d);
+    auto                           recent = std::make_unique<RecentVertices<d>>();
+    typename EmbedderType::Simplex simplex;
     for (std::size_t start = 0; start < chunk.count; start += block)
     {
       const std::size_t n = std::min(block, chunk.count - start);
       const std::size_t first = chunk.first + start;
       features(first, n, f.data());
-      for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t b0 = 0; b0 < n; b0 += Batch)
       {
-        if (!embedder.Embed(
-              f.data() + i * d, *tables[c], *cache, &m_Offsets[(first + i) * V], &m_Weights[(first + i) * V]))
+        std::size_t waiting = 0;
+        for (std::size_t i = b0; i < std::min(n, b0 + Batch); ++i)
         {
-          badPoint[c] = first + i;
-          return;
+          const std::size_t point = first + i;
+          if (!embedder.Locate(f.data() + i * d, simplex, &m_Weights[point * V]))
+          {
+            badPoint[c] = point;
+            return;
+          }
+          Pending & p = pending[waiting];
+          p.offsets = &m_Offsets[point * V];
+          p.missing = 0;
+          for (unsigned int r = 0; r < V; ++r)
+          {
+            EmbedderType::VertexKey(simplex, static_cast<int>(r), p.keys[r]);
+            p.hashes[r] = VertexTable<d>::Hash(p.keys[r]);
+            p.offsets[r] = recent->Find(p.keys[r], p.hashes[r]);
+            if (p.offsets[r] == RecentVertices<d>::Missing)
+            {
+              p.missing |= 1u << r;
+              table.Prefetch(p.hashes[r]);
+            }
+          }
+          waiting += p.missing != 0;
+        }
+        for (std::size_t k = 0; k < waiting; ++k)
+        {
+          const Pending & p = pending[k];
+          for (unsigned int r = 0; r < V; ++r)
+          {
+            if (p.missing & (1u << r))
+            {
+              p.offsets[r] = table.Insert(p.keys[r], p.hashes[r]);
+              recent->Store(p.keys[r], p.hashes[r], p.offsets[r]);
+            }
+          }
         }
       }
     }
@@ -587,8 +692,8 @@ PermutohedralLattice<VFeatureDimension>::Initialize(std::size_t numberOfPoints, 
     // filtered values against exact Gaussian sums by 20 to 50 % (measured on image-like point sets, most at the edges
     // of the point cloud: the intensity dimension of a homogeneous region is thinner than a lattice cell), at about
     // twice the vertices; further steps were measured not to help.
-    occupied[c] = tables[c]->Size();
-    AddNeighbours(*tables[c], occupied[c], localNeighbours[c]);
+    occupied[c] = table.Size();
+    AddNeighbours(table, occupied[c], localNeighbours[c]);
   };
   if (chunks == 1)
   {
@@ -608,7 +713,9 @@ PermutohedralLattice<VFeatureDimension>::Initialize(std::size_t numberOfPoints, 
     }
   }
 
-  // One numbering for all vertices, the occupied ones first.
+  // One numbering for all vertices, chunk after chunk. Within a chunk, each occupied vertex (in the order the points
+  // reached them) is followed by those of its blur neighbours not numbered yet: the vertices that the blur reads
+  // together are then close in memory. Keys are inserted in prefetched batches.
   std::size_t localTotal = 0;
   for (const auto & table : tables)
   {
@@ -617,66 +724,154 @@ PermutohedralLattice<VFeatureDimension>::Initialize(std::size_t numberOfPoints, 
   VertexTable<d> global(localTotal);
   for (std::size_t c = 0; c < chunks; ++c)
   {
-    m_Chunks[c].localToGlobal.resize(tables[c]->Size());
+    const VertexTable<d> &             table = *tables[c];
+    const crf::LargeVector<uint32_t> & local = localNeighbours[c];
+    Chunk &                            chunk = m_Chunks[c];
+    std::vector<uint32_t>              order;
+    order.reserve(table.Size());
+    std::vector<uint8_t> placed(table.Size(), 0);
     for (std::size_t k = 0; k < occupied[c]; ++k)
     {
-      m_Chunks[c].localToGlobal[k] = global.Insert(tables[c]->Key(k));
+      if (!placed[k])
+      {
+        placed[k] = 1;
+        order.push_back(static_cast<uint32_t>(k));
+      }
+      for (std::size_t e = 0; e < 2 * V; ++e)
+      {
+        const uint32_t neighbour = local[k * V * 2 + e];
+        if (!placed[neighbour])
+        {
+          placed[neighbour] = 1;
+          order.push_back(neighbour);
+        }
+      }
     }
-  }
-  m_NumberOfOccupiedLatticePoints = global.Size();
-  for (std::size_t c = 0; c < chunks; ++c)
-  {
-    for (std::size_t k = occupied[c]; k < tables[c]->Size(); ++k)
+    chunk.localToGlobal.resize(table.Size());
+    constexpr std::size_t Batch = 32;
+    std::size_t           hashes[Batch];
+    for (std::size_t k0 = 0; k0 < order.size(); k0 += Batch)
     {
-      m_Chunks[c].localToGlobal[k] = global.Insert(tables[c]->Key(k));
+      const std::size_t n = std::min(Batch, order.size() - k0);
+      for (std::size_t b = 0; b < n; ++b)
+      {
+        hashes[b] = VertexTable<d>::Hash(table.Key(order[k0 + b]));
+        global.Prefetch(hashes[b]);
+      }
+      for (std::size_t b = 0; b < n; ++b)
+      {
+        chunk.localToGlobal[order[k0 + b]] = global.Insert(table.Key(order[k0 + b]), hashes[b]);
+      }
     }
     tables[c].reset();
   }
   m_NumberOfLatticePoints = global.Size();
+  const std::size_t M = m_NumberOfLatticePoints;
+
+  // The local copies of each vertex (compressed rows: m_CopyStart[m] .. m_CopyStart[m + 1] index m_Copies, which
+  // holds positions in the concatenated local arrays), so that Filter() sums them in parallel over the vertices.
+  m_CopyStart.assign(M + 1, 0);
+  std::size_t base = 0;
+  for (Chunk & chunk : m_Chunks)
+  {
+    chunk.localBase = base;
+    base += chunk.localToGlobal.size();
+    for (const uint32_t m : chunk.localToGlobal)
+    {
+      ++m_CopyStart[m + 1];
+    }
+  }
+  for (std::size_t m = 0; m < M; ++m)
+  {
+    m_CopyStart[m + 1] += m_CopyStart[m];
+  }
+  m_Copies.resize(base);
+  {
+    std::vector<uint32_t> next(m_CopyStart.begin(), m_CopyStart.end() - 1);
+    for (const Chunk & chunk : m_Chunks)
+    {
+      for (std::size_t k = 0; k < chunk.localToGlobal.size(); ++k)
+      {
+        m_Copies[next[chunk.localToGlobal[k]]++] = static_cast<uint32_t>(chunk.localBase + k);
+      }
+    }
+  }
 
   // The two neighbours of each vertex along each lattice direction e_j (d+1) - 1 (the last coordinate is implicit),
-  // stored as global index + 1 (0: absent). Those of the occupied vertices came with the dilation; the others are
-  // looked up.
-  const std::size_t M = m_NumberOfLatticePoints;
-  const std::size_t occupiedVertices = m_NumberOfOccupiedLatticePoints;
+  // stored as global index + 1 (0: absent). Those of a vertex occupied in some chunk came with that chunk's closure;
+  // the others are looked up.
   m_Neighbours.assign(static_cast<std::size_t>(V) * M * 2, 0);
+  std::vector<uint8_t> known(M, 0);
   for (std::size_t c = 0; c < chunks; ++c)
   {
-    const std::vector<uint32_t> & map = m_Chunks[c].localToGlobal;
-    const std::vector<uint32_t> & local = localNeighbours[c];
+    const crf::LargeVector<uint32_t> & map = m_Chunks[c].localToGlobal;
+    const crf::LargeVector<uint32_t> & local = localNeighbours[c];
     for (std::size_t k = 0; k < occupied[c]; ++k)
     {
       const std::size_t m = map[k];
+      if (known[m])
+      {
+        continue;
+      }
+      known[m] = 1;
       for (unsigned int j = 0; j < V; ++j)
       {
         m_Neighbours[(j * M + m) * 2] = map[local[(k * V + j) * 2]] + 1;
         m_Neighbours[(j * M + m) * 2 + 1] = map[local[(k * V + j) * 2 + 1]] + 1;
       }
     }
-    localNeighbours[c] = std::vector<uint32_t>();
+    localNeighbours[c] = crf::LargeVector<uint32_t>();
   }
-  ParallelRanges(threader, M - occupiedVertices, 4096, [&](std::size_t begin, std::size_t end) {
-    Coordinate minus[d > 0 ? d : 1];
-    Coordinate plus[d > 0 ? d : 1];
-    for (std::size_t m = occupiedVertices + begin; m < occupiedVertices + end; ++m)
+  std::vector<uint32_t> unknown;
+  for (std::size_t m = 0; m < M; ++m)
+  {
+    if (!known[m])
     {
-      const Coordinate * key = global.Key(m);
-      for (unsigned int j = 0; j < V; ++j)
+      unknown.push_back(static_cast<uint32_t>(m));
+    }
+  }
+  m_NumberOfOccupiedLatticePoints = M - unknown.size();
+  ParallelRanges(threader, unknown.size(), 4096, [&](std::size_t begin, std::size_t end) {
+    constexpr std::size_t Batch = 8;
+    Coordinate            keys[Batch][V][2][d > 0 ? d : 1];
+    std::size_t           hashes[Batch][V][2];
+    for (std::size_t u0 = begin; u0 < end; u0 += Batch)
+    {
+      const std::size_t n = std::min(Batch, end - u0);
+      for (std::size_t b = 0; b < n; ++b)
       {
-        for (unsigned int k = 0; k < d; ++k)
+        const Coordinate * key = global.Key(unknown[u0 + b]);
+        for (unsigned int j = 0; j < V; ++j)
         {
-          minus[k] = static_cast<Coordinate>(key[k] - 1);
-          plus[k] = static_cast<Coordinate>(key[k] + 1);
+          Coordinate * minus = keys[b][j][0];
+          Coordinate * plus = keys[b][j][1];
+          for (unsigned int k = 0; k < d; ++k)
+          {
+            minus[k] = static_cast<Coordinate>(key[k] - 1);
+            plus[k] = static_cast<Coordinate>(key[k] + 1);
+          }
+          if (j < d)
+          {
+            minus[j] = static_cast<Coordinate>(key[j] + static_cast<int>(d));
+            plus[j] = static_cast<Coordinate>(key[j] - static_cast<int>(d));
+          }
+          for (const int side : { 0, 1 })
+          {
+            hashes[b][j][side] = VertexTable<d>::Hash(keys[b][j][side]);
+            global.Prefetch(hashes[b][j][side]);
+          }
         }
-        if (j < d)
+      }
+      for (std::size_t b = 0; b < n; ++b)
+      {
+        for (unsigned int j = 0; j < V; ++j)
         {
-          minus[j] = static_cast<Coordinate>(key[j] + static_cast<int>(d));
-          plus[j] = static_cast<Coordinate>(key[j] - static_cast<int>(d));
+          for (const int side : { 0, 1 })
+          {
+            m_Neighbours[(j * M + unknown[u0 + b]) * 2 + side] =
+              static_cast<uint32_t>(global.Find(keys[b][j][side], hashes[b][j][side]) + 1);
+          }
         }
-        const int64_t a = global.Find(minus);
-        const int64_t b = global.Find(plus);
-        m_Neighbours[(j * M + m) * 2] = static_cast<uint32_t>(a + 1);
-        m_Neighbours[(j * M + m) * 2 + 1] = static_cast<uint32_t>(b + 1);
       }
     }
   });
@@ -707,36 +902,42 @@ PermutohedralLattice<VFeatureDimension>::Filter(const float * input, float * out
 
   // Splat each chunk into its own vertices, then add them up in the global numbering (row 0 stays zero: it stands
   // for absent neighbours). Vertex values are stored with stride S (padded to 4 for up to 4 values).
-  const std::size_t               S = StrideOf(numberOfValues);
-  std::vector<std::vector<float>> local(chunks);
+  const std::size_t S = StrideOf(numberOfValues);
+  const std::size_t localTotal = m_Copies.size();
+  m_LocalValues.resize(localTotal * S);
   forEachChunk([&](std::size_t c) {
     const Chunk & chunk = m_Chunks[c];
-    local[c].assign(chunk.localToGlobal.size() * S, 0.0f);
+    float *       local = m_LocalValues.data() + chunk.localBase * S;
+    std::fill_n(local, chunk.localToGlobal.size() * S, 0.0f);
     DispatchValues(numberOfValues, [&](auto values) {
       SplatPoints<decltype(values)::value, V>(&m_Offsets[chunk.first * V],
                                               &m_Weights[chunk.first * V],
-                                              input + chunk.first * C,
+                                              input ? input + chunk.first * C : nullptr,
                                               pointScale ? pointScale + chunk.first : nullptr,
                                               chunk.count,
                                               numberOfValues,
-                                              local[c].data());
+                                              local);
     });
   });
-  std::vector<float> values((M + 1) * S, 0.0f);
-  std::vector<float> blurred((M + 1) * S, 0.0f);
-  for (std::size_t c = 0; c < chunks; ++c)
-  {
-    const std::vector<uint32_t> & map = m_Chunks[c].localToGlobal;
-    const float *                 src = local[c].data();
-    for (std::size_t k = 0; k < map.size(); ++k)
+  m_Values.resize((M + 1) * S);
+  m_Blurred.resize((M + 1) * S);
+  std::fill_n(m_Values.data(), S, 0.0f);
+  std::fill_n(m_Blurred.data(), S, 0.0f);
+  ParallelRanges(threader, M, 8192, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t m = begin; m < end; ++m)
     {
-      float * dst = &values[(static_cast<std::size_t>(map[k]) + 1) * S];
-      for (std::size_t v = 0; v < S; ++v)
+      float * dst = &m_Values[(m + 1) * S];
+      std::fill_n(dst, S, 0.0f);
+      for (uint32_t k = m_CopyStart[m]; k < m_CopyStart[m + 1]; ++k)
       {
-        dst[v] += src[k * S + v];
+        const float * src = &m_LocalValues[static_cast<std::size_t>(m_Copies[k]) * S];
+        for (std::size_t v = 0; v < S; ++v)
+        {
+          dst[v] += src[v];
+        }
       }
     }
-  }
+  });
 
   for (unsigned int j = 0; j < V; ++j)
   {
@@ -744,31 +945,31 @@ PermutohedralLattice<VFeatureDimension>::Filter(const float * input, float * out
     ParallelRanges(threader, M, 8192, [&](std::size_t begin, std::size_t end) {
       if (S == 4)
       {
-        BlurVertices<4>(values.data(), blurred.data(), neighbours, begin, end, S);
+        BlurVertices<4>(m_Values.data(), m_Blurred.data(), neighbours, begin, end, S);
       }
       else
       {
-        BlurVertices<0>(values.data(), blurred.data(), neighbours, begin, end, S);
+        BlurVertices<0>(m_Values.data(), m_Blurred.data(), neighbours, begin, end, S);
       }
     });
-    values.swap(blurred);
+    m_Values.swap(m_Blurred);
   }
 
-  const float gain = static_cast<float>(GetKernelGain()) * weight;
+  const float gain = static_cast<float>(GetKernelGain()) * weight * WeightUnit;
   const float selfWeight = excludeSelf ? weight : 0.0f;
   forEachChunk([&](std::size_t c) {
-    const Chunk &                 chunk = m_Chunks[c];
-    const std::vector<uint32_t> & map = chunk.localToGlobal;
-    std::vector<float> &          v = local[c];
+    const Chunk &                      chunk = m_Chunks[c];
+    const crf::LargeVector<uint32_t> & map = chunk.localToGlobal;
+    float *                            local = m_LocalValues.data() + chunk.localBase * S;
     for (std::size_t k = 0; k < map.size(); ++k)
     {
-      std::copy_n(&values[(static_cast<std::size_t>(map[k]) + 1) * S], S, &v[k * S]);
+      std::copy_n(&m_Values[(static_cast<std::size_t>(map[k]) + 1) * S], S, &local[k * S]);
     }
     DispatchValues(numberOfValues, [&](auto valuesTag) {
       SlicePoints<decltype(valuesTag)::value, V>(&m_Offsets[chunk.first * V],
                                                  &m_Weights[chunk.first * V],
-                                                 v.data(),
-                                                 input + chunk.first * C,
+                                                 local,
+                                                 input ? input + chunk.first * C : nullptr,
                                                  pointScale ? pointScale + chunk.first : nullptr,
                                                  chunk.count,
                                                  numberOfValues,

@@ -993,3 +993,132 @@ TEST(DenseCRFImageFilter, ReportsProgressAndHonoursAbort)
     EXPECT_THROW(filter->Update(), itk::ProcessAborted);
   }
 }
+
+namespace
+{
+
+/** A network-like output: a noisy ball (radius 6 mm, in a corner of a 102 x 90 x 80 mm volume) whose probabilities are
+ * noisy within 5 mm of its surface and certain background (1 - 1e-5) farther out, as a softmax is far from the organs.
+ */
+Problem<3>
+ConfidentBackgroundBall()
+{
+  Problem<3> problem;
+  problem.size = { { 128, 112, 32 } };
+  problem.spacing = { { 0.8, 0.8, 2.5 } };
+  std::mt19937                     random(23);
+  std::normal_distribution<double> gaussian(0.0, 1.0);
+  for (std::size_t i = 0; i < problem.NumberOfPixels(); ++i)
+  {
+    const auto   p = problem.Position(i);
+    const double r = std::sqrt(std::pow(p[0] - 20.0, 2) + std::pow(p[1] - 25.0, 2) + std::pow(p[2] - 30.0, 2));
+    const int    inside = r <= 6.0 ? 1 : 0;
+    problem.truth.push_back(inside);
+    problem.intensity.push_back(static_cast<float>((inside ? 60.0 : -40.0) + 15.0 * gaussian(random)));
+    double foreground = 1.0e-5;
+    if (r < 11.0)
+    {
+      foreground = 1.0 / (1.0 + std::exp(-((inside ? 1.0 : -1.0) + 1.5 * gaussian(random))));
+    }
+    problem.probability.push_back(static_cast<float>(1.0 - foreground));
+    problem.probability.push_back(static_cast<float>(foreground));
+  }
+  return problem;
+}
+
+} // namespace
+
+TEST(DenseCRFImageFilter, RestrictingToTheUncertainRegionKeepsTheResult)
+{
+  const auto problem = ConfidentBackgroundBall();
+  const auto ct = MakeCT(problem);
+  const auto probabilities = MakeProbabilities(problem, ct.GetPointer());
+  auto       run = [&](bool restrict) {
+    auto filter = Filter<3>::New();
+    filter->SetInput(ct);
+    filter->SetProbabilityImage(probabilities);
+    filter->SetRestrictToUncertainRegion(restrict);
+    filter->Update();
+    return filter;
+  };
+  const auto whole = run(false);
+  const auto restricted = run(true);
+  EXPECT_EQ(whole->GetIteratedRegion(), ct->GetLargestPossibleRegion());
+
+  // The box of the uncertain voxels (r < 11 mm around (20, 25, 30) mm) grown by 3 thetaAlpha = 15 mm.
+  const auto & region = restricted->GetIteratedRegion();
+  std::cout << "iterated region " << region.GetIndex() << " " << region.GetSize() << " of "
+            << ct->GetLargestPossibleRegion().GetSize() << std::endl;
+  const double low[3] = { 20.0 - 11.0 - 15.0, 25.0 - 11.0 - 15.0, 30.0 - 11.0 - 15.0 };
+  const double high[3] = { 20.0 + 11.0 + 15.0, 25.0 + 11.0 + 15.0, 30.0 + 11.0 + 15.0 };
+  for (unsigned int d = 0; d < 3; ++d)
+  {
+    const auto first = std::max<long>(0, static_cast<long>(std::floor(low[d] / problem.spacing[d])));
+    const auto last = std::min<long>(problem.size[d] - 1, static_cast<long>(std::ceil(high[d] / problem.spacing[d])));
+    EXPECT_NEAR(region.GetIndex(d) - ct->GetLargestPossibleRegion().GetIndex(d), first, 2) << d;
+    EXPECT_NEAR(region.GetIndex(d) + static_cast<long>(region.GetSize(d)) - 1 -
+                  ct->GetLargestPossibleRegion().GetIndex(d),
+                last,
+                2)
+      << d;
+  }
+  EXPECT_LT(region.GetNumberOfPixels(), ct->GetLargestPossibleRegion().GetNumberOfPixels() / 4);
+
+  // The same labels everywhere; the same probabilities away from the box's border; outside the box the input's.
+  const std::size_t N = problem.NumberOfPixels();
+  const auto *      a = whole->GetOutput()->GetBufferPointer();
+  const auto *      b = restricted->GetOutput()->GetBufferPointer();
+  EXPECT_TRUE(std::equal(a, a + N, b));
+  const float * qa = whole->GetProbabilityOutput()->GetBufferPointer();
+  const float * qb = restricted->GetProbabilityOutput()->GetBufferPointer();
+  double        largestInside = 0.0;
+  for (std::size_t i = 0; i < N; ++i)
+  {
+    const auto    p = problem.Position(i);
+    const double  r = std::sqrt(std::pow(p[0] - 20.0, 2) + std::pow(p[1] - 25.0, 2) + std::pow(p[2] - 30.0, 2));
+    itk::Index<3> index;
+    std::size_t   rest = i;
+    for (unsigned int d = 0; d < 3; ++d)
+    {
+      index[d] = ct->GetLargestPossibleRegion().GetIndex(d) + static_cast<long>(rest % problem.size[d]);
+      rest /= problem.size[d];
+    }
+    if (r < 11.0)
+    {
+      largestInside = std::max<double>(largestInside, std::abs(qa[2 * i + 1] - qb[2 * i + 1]));
+    }
+    if (!region.IsInside(index))
+    {
+      EXPECT_NEAR(qb[2 * i + 1], problem.probability[2 * i + 1], 1.0e-6);
+    }
+  }
+  std::cout << "largest difference of the foreground probability where it is uncertain: " << largestInside << std::endl;
+  EXPECT_LT(largestInside, 0.03);
+  EXPECT_GT(Dice(problem.truth, std::vector<int>(b, b + N), 1), 0.9);
+
+  // Certain background everywhere: nothing to iterate on, the input's argmax.
+  auto certain = problem;
+  for (std::size_t i = 0; i < N; ++i)
+  {
+    certain.probability[2 * i] = 1.0f - 1.0e-5f;
+    certain.probability[2 * i + 1] = 1.0e-5f;
+  }
+  auto filter = Filter<3>::New();
+  filter->SetInput(ct);
+  filter->SetProbabilityImage(MakeProbabilities(certain, ct.GetPointer()));
+  filter->Update();
+  EXPECT_EQ(filter->GetIteratedRegion().GetNumberOfPixels(), 0u);
+  EXPECT_EQ(filter->GetNumberOfLatticePoints(), 0u);
+  const auto * labels = filter->GetOutput()->GetBufferPointer();
+  EXPECT_EQ(std::count(labels, labels + N, 0), static_cast<long>(N));
+
+  // Without the symmetric normalisation messages are not bounded by the weights: the whole image.
+  auto unnormalised = Filter<3>::New();
+  unnormalised->SetInput(ct);
+  unnormalised->SetProbabilityImage(probabilities);
+  unnormalised->SetNormalization(torchseg::DenseCRFNormalization::None);
+  unnormalised->SetAppearanceWeight(0.01);
+  unnormalised->SetSmoothnessWeight(0.01);
+  unnormalised->Update();
+  EXPECT_EQ(unnormalised->GetIteratedRegion(), ct->GetLargestPossibleRegion());
+}
