@@ -5,6 +5,7 @@ itk_module(TorchSegInference
     TorchSegModel
     TorchSegNetworks
     TorchSegTensorBridge
+    TorchSegDenseCRF
     ITKImageGrid
     ITKImageFunction
     ITKConnectedComponents

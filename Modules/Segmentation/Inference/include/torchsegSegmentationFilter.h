@@ -1,6 +1,7 @@
 #ifndef torchsegSegmentationFilter_h
 #define torchsegSegmentationFilter_h
 
+#include "torchsegDenseCRFRefinement.h"
 #include "torchsegInference.h"
 #include "torchsegLabelPostProcessing.h"
 
@@ -19,11 +20,14 @@ namespace torchseg
  * Every step follows the model's metadata (see RunInference()): reorientation to the model's canonical orientation,
  * resampling to its spacing, intensity normalisation, the network slice by slice (2D) or by overlapping patches (3D
  * sliding window, Gaussian weighting), optional mirroring, softmax, linear resampling of the class probabilities
- * back to the input grid, argmax, inverse reorientation. Then optional clean-up (LabelPostProcessingOptions).
+ * back to the input grid, argmax, inverse reorientation. Then optional refinement by the fully connected CRF
+ * (UseDenseCRF: on the class probabilities and the CT in Hounsfield units, see RefineWithDenseCRF()) and optional
+ * clean-up (LabelPostProcessingOptions).
  *
  * Inputs: the CT (any scalar pixel type, Hounsfield units), and a model (SetModel(), or SetModelFileName() with
  * SetDevice()). Output 0: the labels (size, origin, spacing and direction equal the input's). Output 1 (with
- * ComputeProbabilities on): the class probabilities, one vector component per class, before post-processing.
+ * ComputeProbabilities on): the class probabilities, one vector component per class, after the CRF when it runs and
+ * before the clean-up.
  *
  * Whole-image work (the network needs context across the volume), so the filter asks for the whole input
  * (GenerateInputRequestedRegion) and produces the whole output (EnlargeOutputRequestedRegion); inside, it streams
@@ -110,6 +114,30 @@ public:
   itkSetClampMacro(SlabSize, int, 0, 1 << 20);
   itkGetConstMacro(SlabSize, int);
 
+  /** Refine the class probabilities with the fully connected CRF (Kraehenbuehl and Koltun 2011, as DeepLab v1/v2) on
+   * the CT in Hounsfield units before the argmax is final and before the clean-up; with mirroring, once on the
+   * averaged probabilities. Off by default. The full-resolution probabilities are then held in memory (4 bytes per
+   * class and voxel) even without ComputeProbabilities. */
+  itkSetMacro(UseDenseCRF, bool);
+  itkGetConstMacro(UseDenseCRF, bool);
+  itkBooleanMacro(UseDenseCRF);
+
+  /** The CRF's parameters (DenseCRFParameters' defaults unless set). */
+  void
+  SetDenseCRFParameters(const DenseCRFParameters & parameters);
+  const DenseCRFParameters &
+  GetDenseCRFParameters() const
+  {
+    return m_DenseCRFParameters;
+  }
+
+  /** What the CRF did in the last run (empty when it did not run). */
+  const DenseCRFRefinementReport &
+  GetDenseCRFReport() const
+  {
+    return m_DenseCRFReport;
+  }
+
   /** Post-processing: the organ and tumour labels (tumour 0 = none). */
   itkSetMacro(OrganLabel, unsigned int);
   itkGetConstMacro(OrganLabel, unsigned int);
@@ -194,6 +222,9 @@ private:
   bool                      m_KeepLargestOrganComponent = false;
   bool                      m_RemoveTumourOutsideOrgan = false;
   double                    m_MinimumTumourVolume = 0.0;
+  bool                      m_UseDenseCRF = false;
+  DenseCRFParameters        m_DenseCRFParameters;
+  DenseCRFRefinementReport  m_DenseCRFReport;
   LabelPostProcessingReport m_PostProcessingReport;
 };
 

@@ -42,6 +42,14 @@ SegmentationFilter<TInputImage, TOutputImage>::SetModel(ModelPointer model)
 }
 
 template <typename TInputImage, typename TOutputImage>
+void
+SegmentationFilter<TInputImage, TOutputImage>::SetDenseCRFParameters(const DenseCRFParameters & parameters)
+{
+  m_DenseCRFParameters = parameters;
+  this->Modified();
+}
+
+template <typename TInputImage, typename TOutputImage>
 auto
 SegmentationFilter<TInputImage, TOutputImage>::GetProbabilityOutput() -> ProbabilityImageType *
 {
@@ -83,6 +91,10 @@ SegmentationFilter<TInputImage, TOutputImage>::VerifyPreconditions() ITKv5_CONST
   if (!m_Model && m_ModelFileName.empty())
   {
     itkExceptionMacro(<< "No model: call SetModel() or SetModelFileName()");
+  }
+  if (m_UseDenseCRF)
+  {
+    DenseCRFMeanField::VerifyParameters(m_DenseCRFParameters);
   }
 }
 
@@ -191,15 +203,34 @@ SegmentationFilter<TInputImage, TOutputImage>::GenerateData()
     labels->Allocate();
   }
 
-  ProbabilityImageType * probabilities = nullptr;
+  // The CRF needs the full-resolution probabilities: in output 1 when asked for, else in a temporary image.
+  ProbabilityImageType *                 probabilities = nullptr;
+  typename ProbabilityImageType::Pointer temporaryProbabilities;
   if (m_ComputeProbabilities)
   {
     probabilities = this->GetProbabilityOutput();
     probabilities->SetBufferedRegion(probabilities->GetRequestedRegion());
     probabilities->Allocate();
   }
+  else if (m_UseDenseCRF)
+  {
+    temporaryProbabilities = ProbabilityImageType::New();
+    temporaryProbabilities->CopyInformation(output);
+    temporaryProbabilities->SetRegions(region);
+    temporaryProbabilities->SetNumberOfComponentsPerPixel(
+      this->GetProbabilityOutput()->GetNumberOfComponentsPerPixel());
+    temporaryProbabilities->Allocate();
+    probabilities = temporaryProbabilities;
+  }
 
-  RunInference(*m_Model, ct, labels, probabilities, this->GetInferenceOptions(), this, 0.0f, 0.97f);
+  m_DenseCRFReport = DenseCRFRefinementReport();
+  const float networkEnd = m_UseDenseCRF ? 0.7f : 0.97f;
+  RunInference(*m_Model, ct, labels, probabilities, this->GetInferenceOptions(), this, 0.0f, networkEnd);
+  if (m_UseDenseCRF)
+  {
+    m_DenseCRFReport = RefineWithDenseCRF(ct, probabilities, labels, m_DenseCRFParameters, this, networkEnd, 0.97f);
+    temporaryProbabilities = nullptr;
+  }
   m_PostProcessingReport = PostProcessLabels(labels, this->GetPostProcessingOptions());
   if constexpr (!std::is_same_v<TOutputImage, LabelImageType>)
   {
@@ -229,6 +260,9 @@ SegmentationFilter<TInputImage, TOutputImage>::PrintSelf(std::ostream & os, itk:
   os << indent << "KeepLargestOrganComponent: " << m_KeepLargestOrganComponent << std::endl;
   os << indent << "RemoveTumourOutsideOrgan: " << m_RemoveTumourOutsideOrgan << std::endl;
   os << indent << "MinimumTumourVolume: " << m_MinimumTumourVolume << std::endl;
+  os << indent << "UseDenseCRF: " << m_UseDenseCRF << std::endl;
+  os << indent << "DenseCRFParameters: " << m_DenseCRFParameters << std::endl;
+  os << indent << "DenseCRFReport: " << m_DenseCRFReport << std::endl;
   os << indent << "PostProcessingReport: " << m_PostProcessingReport.organComponents << " organ components, "
      << m_PostProcessingReport.removedOrganVoxels << " organ voxels removed, "
      << m_PostProcessingReport.tumourComponents << " tumour components, "
