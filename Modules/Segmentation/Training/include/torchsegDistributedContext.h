@@ -30,6 +30,11 @@ struct DistributedOptions
   /** Network interface Gloo sends through (GLOO_SOCKET_IFNAME, e.g. "eth0"); empty: the loopback interface when the
    * master address is a loopback address, else the interface of this host's name. */
   std::string socketInterface;
+  /** The store at the master address is hosted by the launcher (torchrun's static rendezvous sets
+   * TORCHELASTIC_USE_AGENT_STORE=True): rank 0 connects to it rather than hosting it. */
+  bool useLauncherStore = false;
+  /** Keys of this run in the store; a restarted launcher attempt (TORCHELASTIC_RESTART_COUNT) gets fresh ones. */
+  std::string storePrefix = "torchseg";
 
   bool
   IsDistributed() const
@@ -38,8 +43,8 @@ struct DistributedOptions
   }
 
   /** The defaults, overridden by the environment variables MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK,
-   * LOCAL_WORLD_SIZE and GLOO_SOCKET_IFNAME where they are set. Throws itk::ExceptionObject naming a malformed
-   * variable. */
+   * LOCAL_WORLD_SIZE, GLOO_SOCKET_IFNAME, TORCHELASTIC_USE_AGENT_STORE and TORCHELASTIC_RESTART_COUNT where they are
+   * set. Throws itk::ExceptionObject naming a malformed variable. */
   static DistributedOptions
   FromEnvironment();
 
@@ -70,7 +75,8 @@ class DistributedContext
 {
 public:
   /** Joins the other processes: returns once all worldSize processes have connected to rank 0's store and to each
-   * other, or throws after the timeout. */
+   * other, or throws after the timeout. With a world size of 1 it connects to nothing and every operation below is
+   * the identity. */
   explicit DistributedContext(const DistributedOptions & options);
   ~DistributedContext();
   DistributedContext(const DistributedContext &) = delete;

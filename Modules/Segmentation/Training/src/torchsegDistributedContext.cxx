@@ -71,6 +71,8 @@ DistributedOptions::FromEnvironment()
   o.localRank = IntegerFromEnvironment("LOCAL_RANK", o.localRank);
   o.localWorldSize = IntegerFromEnvironment("LOCAL_WORLD_SIZE", o.localWorldSize);
   o.socketInterface = StringFromEnvironment("GLOO_SOCKET_IFNAME", o.socketInterface);
+  o.useLauncherStore = StringFromEnvironment("TORCHELASTIC_USE_AGENT_STORE", "") == "True";
+  o.storePrefix += "/attempt_" + std::to_string(IntegerFromEnvironment("TORCHELASTIC_RESTART_COUNT", 0));
   return o;
 }
 
@@ -119,7 +121,8 @@ operator<<(std::ostream & os, const DistributedOptions & o)
 {
   return os << "rank " << o.rank << " of " << o.worldSize << " (local rank " << o.localRank << "), master "
             << o.masterAddress << ":" << o.masterPort << ", timeout " << o.timeoutSeconds << " s"
-            << (o.socketInterface.empty() ? std::string() : ", interface " + o.socketInterface);
+            << (o.socketInterface.empty() ? std::string() : ", interface " + o.socketInterface)
+            << (o.useLauncherStore ? ", the launcher's store" : "");
 }
 
 struct DistributedContext::Impl
@@ -162,18 +165,22 @@ DistributedContext::DistributedContext(const DistributedOptions & options)
 {
   options.Validate();
   m_Impl->options = options;
+  if (!options.IsDistributed())
+  {
+    return; // every operation is the identity
+  }
 #ifdef TORCHSEG_WITH_GLOO
   const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(std::ceil(options.timeoutSeconds * 1000.0)));
   try
   {
     c10d::TCPStoreOptions storeOptions;
     storeOptions.port = static_cast<std::uint16_t>(options.masterPort);
-    storeOptions.isServer = options.rank == 0;
+    storeOptions.isServer = options.rank == 0 && !options.useLauncherStore;
     storeOptions.numWorkers = static_cast<std::size_t>(options.worldSize);
-    storeOptions.waitWorkers = true;
+    storeOptions.waitWorkers = !options.useLauncherStore;
     storeOptions.timeout = timeout;
     auto tcp = c10::make_intrusive<c10d::TCPStore>(options.masterAddress, storeOptions);
-    m_Impl->store = c10::make_intrusive<c10d::PrefixStore>("torchseg", tcp);
+    m_Impl->store = c10::make_intrusive<c10d::PrefixStore>(options.storePrefix, tcp);
 
     auto glooOptions = c10d::ProcessGroupGloo::Options::create(timeout);
     if (!options.socketInterface.empty())
@@ -205,12 +212,9 @@ DistributedContext::DistributedContext(const DistributedOptions & options)
     ThrowTorchError(e, context.str());
   }
 #else
-  if (options.IsDistributed())
-  {
-    itkGenericExceptionMacro(<< "Distributed training (world size " << options.worldSize
-                             << ") needs LibTorch's Gloo backend: this build found no gloo headers (Debian package "
-                                "libgloo-dev); install it and configure again");
-  }
+  itkGenericExceptionMacro(<< "Distributed training (world size " << options.worldSize
+                           << ") needs LibTorch's Gloo backend: this build found no gloo headers (Debian package "
+                              "libgloo-dev); install it and configure again");
 #endif
 }
 

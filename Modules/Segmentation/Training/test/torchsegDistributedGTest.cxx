@@ -13,6 +13,7 @@
 
 #include <cstdlib>
 #include <optional>
+#include <thread>
 
 using namespace torchseg;
 using torchseg::testing::OutputPath;
@@ -77,7 +78,10 @@ TEST(DistributedOptions, TheLaunchersEnvironmentVariablesAreReadAndChecked)
                                            { "WORLD_SIZE", "8" },
                                            { "RANK", "5" },
                                            { "LOCAL_RANK", "1" },
-                                           { "GLOO_SOCKET_IFNAME", "eth1" } });
+                                           { "LOCAL_WORLD_SIZE", "2" },
+                                           { "GLOO_SOCKET_IFNAME", "eth1" },
+                                           { "TORCHELASTIC_USE_AGENT_STORE", "True" },
+                                           { "TORCHELASTIC_RESTART_COUNT", "3" } });
     const DistributedOptions o = DistributedOptions::FromEnvironment();
     EXPECT_EQ(o.masterAddress, "node17");
     EXPECT_EQ(o.masterPort, 29611);
@@ -85,6 +89,10 @@ TEST(DistributedOptions, TheLaunchersEnvironmentVariablesAreReadAndChecked)
     EXPECT_EQ(o.rank, 5);
     EXPECT_EQ(o.localRank, 1);
     EXPECT_EQ(o.socketInterface, "eth1");
+    // torchrun's static rendezvous hosts the store itself; a restarted attempt must not see the keys of the last.
+    EXPECT_TRUE(o.useLauncherStore);
+    EXPECT_EQ(o.storePrefix, "torchseg/attempt_3");
+    EXPECT_EQ(o.GetDefaultNumberOfThreads(), std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / 2));
     EXPECT_TRUE(o.IsDistributed());
     EXPECT_NO_THROW(o.Validate());
   }

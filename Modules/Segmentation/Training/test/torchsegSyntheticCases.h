@@ -74,14 +74,15 @@ MakeSyntheticCase(unsigned int seed, Orientation orientation = Orientation::Iden
  * \a listName beside them; returns the list path. */
 inline std::filesystem::path
 WriteSyntheticCases(const std::filesystem::path & directory, const std::vector<unsigned int> & seeds,
-                    const std::string & listName, Orientation orientation = Orientation::Identity)
+                    const std::string & listName, Orientation orientation = Orientation::Identity,
+                    const std::array<unsigned int, 3> & size = { { 40, 36, 10 } })
 {
   std::filesystem::create_directories(directory);
   std::ofstream list((directory / listName).string());
   list << "image,label\n";
   for (unsigned int seed : seeds)
   {
-    const SyntheticCase c = MakeSyntheticCase(seed, orientation);
+    const SyntheticCase c = MakeSyntheticCase(seed, orientation, size[0], size[1], size[2]);
     char                name[32];
     std::snprintf(name, sizeof(name), "case%03u", seed);
     WriteImageFile(c.ct.GetPointer(), (directory / (std::string(name) + "_ct.nii.gz")).string());
