@@ -440,3 +440,23 @@ TEST(TorchSegTrain, AProcessThatHangsStopsTheOtherAfterTheTimeout)
   EXPECT_NE(output.find("Distributed training, rank 0 of 2: "), std::string::npos) << output;
   EXPECT_NE(output.find("8 s timeout"), std::string::npos) << output;
 }
+
+TEST(TorchSegTrain, ProcessesStartedWithOtherSettingsAreRefused)
+{
+  const fs::path dir = OutputPath("distributed-settings");
+  TwoProcesses   run(dir,
+                   " --trainList " + Quote(Data() / "train.csv") + TinyFlags() +
+                     " --numberOfThreads 1 --distributedTimeout 120",
+                   " --seed 4");
+  for (int r = 0; r < 2; ++r)
+  {
+    const int         code = run.Wait(r, 120);
+    const std::string output = torchseg::testing::ReadFile(run.log[r]);
+    EXPECT_EQ(code, 1) << output;
+    EXPECT_NE(output.find("Distributed training, rank " + std::to_string(r) +
+                          " of 2: the settings, training data or normalisation of rank 1 differ from rank 0's"),
+              std::string::npos)
+      << output;
+  }
+  EXPECT_FALSE(fs::exists(dir / "rank0" / "model.pt"));
+}

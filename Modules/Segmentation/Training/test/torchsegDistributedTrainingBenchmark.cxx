@@ -4,9 +4,10 @@
 //
 //   TorchSegDistributedTrainingBenchmark [ROUNDS [ITERATIONS]]      (defaults 2 and 12)
 //
-// Each configuration trains 2 epochs of ITERATIONS steps on synthetic cases without validation; the figure is the
-// second epoch's samples per second as rank 0's log reports it (all processes' samples). Configurations are
-// interleaved and repeated ROUNDS times, since the machine may be shared.
+// Each configuration trains 2 epochs of ITERATIONS steps on synthetic cases without validation; the figures are the
+// second epoch's samples per second as rank 0's log reports it (all processes' samples), and the CPU time of all
+// processes (whole runs, loading included) per trained sample, which other load on a shared machine disturbs less.
+// Configurations are interleaved and repeated ROUNDS times.
 #include "torchsegDistributedContext.h"
 #include "torchsegSegmentationNetwork.h"
 #include "torchsegSyntheticCases.h"
@@ -21,6 +22,7 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <sys/resource.h>
 
 namespace fs = std::filesystem;
 using torchseg::testing::FreePort;
@@ -73,10 +75,9 @@ AllReduceWorker()
   const double ms = 1000.0 * std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / repeats;
   if (o.rank == 0)
   {
-    std::cout << std::fixed << std::setprecision(1) << "all-reduce of " << bytes / 1.0e6 << " MB of gradients ("
-              << (bytes + static_cast<int64_t>(context.GetBucketBytes()) - 1) /
-                   static_cast<int64_t>(context.GetBucketBytes())
-              << " buckets): " << ms << " ms per step" << std::endl;
+    std::cout << std::fixed << std::setprecision(1) << "all-reduce of " << bytes / 1.0e6
+              << " MB of gradients (buckets of " << context.GetBucketBytes() / 1048576.0 << " MiB): " << ms
+              << " ms per step" << std::endl;
   }
   return 0;
 }
@@ -121,7 +122,7 @@ main(int argc, char * argv[])
     { "2 processes x 1 thread, batch 8 each (16 per step)", 2, 1, 8 },
     { "1 process x 1 thread, batch 8", 1, 1, 8 },
   };
-  std::map<std::string, std::vector<double>> results;
+  std::map<std::string, std::vector<double>> results, cpuPerSample;
   for (int round = 0; round < rounds; ++round)
   {
     for (const auto & c : configurations)
@@ -145,10 +146,15 @@ main(int argc, char * argv[])
                                       (out / std::to_string(r) / "log.json").string() + "'",
                                     out / ("rank" + std::to_string(r) + ".txt")));
       }
-      bool ok = true;
+      bool   ok = true;
+      double cpu = 0.0;
       for (pid_t p : pids)
       {
-        ok = WaitProcess(p, 1800) == 0 && ok;
+        int    status = 0;
+        rusage usage{};
+        ok = wait4(p, &status, 0, &usage) == p && WIFEXITED(status) && WEXITSTATUS(status) == 0 && ok;
+        cpu +=
+          usage.ru_utime.tv_sec + 1e-6 * usage.ru_utime.tv_usec + usage.ru_stime.tv_sec + 1e-6 * usage.ru_stime.tv_usec;
       }
       if (!ok)
       {
@@ -157,14 +163,18 @@ main(int argc, char * argv[])
       }
       const auto log = nlohmann::json::parse(ReadFile(out / "0" / "log.json"));
       results[c.name].push_back(log["epochs"][1]["samplesPerSecond"].get<double>());
+      cpuPerSample[c.name].push_back(1000.0 * cpu / (2.0 * iterations * c.batch * c.processes));
     }
   }
-  std::cout << "\n| Configuration (2D U-Net width 16, 192 x 192, 3 channels) | samples/s |\n|---|---|\n";
+  std::cout << "\n| Configuration (2D U-Net width 16, 192 x 192, 3 channels) | samples/s | CPU ms per sample |\n"
+               "|---|---|---|\n";
   for (const auto & c : configurations)
   {
     const auto & v = results[c.name];
+    const auto & u = cpuPerSample[c.name];
     std::cout << "| " << c.name << " | " << std::fixed << std::setprecision(2) << *std::min_element(v.begin(), v.end())
-              << " - " << *std::max_element(v.begin(), v.end()) << " |\n";
+              << " - " << *std::max_element(v.begin(), v.end()) << " | " << std::setprecision(0)
+              << *std::min_element(u.begin(), u.end()) << " - " << *std::max_element(u.begin(), u.end()) << " |\n";
   }
   return 0;
 }
