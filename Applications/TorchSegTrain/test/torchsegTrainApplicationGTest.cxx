@@ -2,6 +2,7 @@
 // the same model after kill -9 and --resume as without interruption, every bad input (one stderr line naming the file
 // or value, non-zero exit, nothing written), and distributed training: two processes launched as torchrun would, their
 // resumed run, and a process that dies or hangs stopping the other with an error.
+#include "torchsegDistributedContext.h"
 #include "torchsegModel.h"
 #include "torchsegSyntheticCases.h"
 #include "torchsegTestProcesses.h"
@@ -343,6 +344,10 @@ WaitForFile(const fs::path & path, double seconds)
 
 TEST(TorchSegTrain, TwoProcessesLaunchedLikeTorchrunTrainOneModelAndResumeExactly)
 {
+  if (!torchseg::DistributedContext::IsAvailable())
+  {
+    GTEST_SKIP() << "built without LibTorch's Gloo backend (libgloo-dev)";
+  }
   const fs::path    dir = OutputPath("distributed");
   const std::string flags = " --trainList " + Quote(Data() / "train.csv") + " --validationList " +
                             Quote(Data() / "validation.csv") + TinyFlags() +
@@ -395,6 +400,10 @@ TEST(TorchSegTrain, TwoProcessesLaunchedLikeTorchrunTrainOneModelAndResumeExactl
 
 TEST(TorchSegTrain, AProcessThatDiesStopsTheOtherAtOnceWithAnError)
 {
+  if (!torchseg::DistributedContext::IsAvailable())
+  {
+    GTEST_SKIP() << "built without LibTorch's Gloo backend (libgloo-dev)";
+  }
   const fs::path    dir = OutputPath("distributed-kill");
   const std::string flags = " --trainList " + Quote(Data() / "train.csv") + TinyFlags() +
                             " --numberOfThreads 1 --epochs 100000 --distributedTimeout 120";
@@ -424,6 +433,10 @@ TEST(TorchSegTrain, AProcessThatDiesStopsTheOtherAtOnceWithAnError)
 
 TEST(TorchSegTrain, AProcessThatHangsStopsTheOtherAfterTheTimeout)
 {
+  if (!torchseg::DistributedContext::IsAvailable())
+  {
+    GTEST_SKIP() << "built without LibTorch's Gloo backend (libgloo-dev)";
+  }
   const fs::path    dir = OutputPath("distributed-hang");
   const std::string flags = " --trainList " + Quote(Data() / "train.csv") + TinyFlags() +
                             " --numberOfThreads 1 --epochs 100000 --distributedTimeout 8";
@@ -443,6 +456,10 @@ TEST(TorchSegTrain, AProcessThatHangsStopsTheOtherAfterTheTimeout)
 
 TEST(TorchSegTrain, ProcessesStartedWithOtherSettingsAreRefused)
 {
+  if (!torchseg::DistributedContext::IsAvailable())
+  {
+    GTEST_SKIP() << "built without LibTorch's Gloo backend (libgloo-dev)";
+  }
   const fs::path dir = OutputPath("distributed-settings");
   TwoProcesses   run(dir,
                    " --trainList " + Quote(Data() / "train.csv") + TinyFlags() +
