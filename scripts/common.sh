@@ -12,6 +12,7 @@ TORCHSEG_PACKAGES=(
   libinsighttoolkit5-dev libtorch-dev libopenblas0-pthread libvtk9-dev
   libgdcm-dev libdcmtk-dev libcli11-dev nlohmann-json3-dev libtinyxml2-dev
   libgtest-dev libbenchmark-dev
+  libgloo-dev
   xvfb xauth dicom3tools dcm2niix jq
 )
 

@@ -1,0 +1,99 @@
+// The shipped default model, end to end through the applications a newcomer runs first: a fixed phantom (the
+// quickstart's case) is generated, segmented with TorchSegPredict's default model and defaults, and evaluated. A
+// regression anywhere (phantom, I/O, preprocessing, networks, inference, post-processing, metrics) moves these numbers.
+#include "torchsegTestingSupport.h"
+
+#include "gtest/gtest.h"
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <sstream>
+
+namespace
+{
+namespace fs = std::filesystem;
+using torchseg::testing::ApplicationPath;
+using torchseg::testing::OutputPath;
+using torchseg::testing::RunCommand;
+
+// The quickstart's case (scripts/quickstart.sh) and the post-processing the README recommends for the shipped model.
+constexpr const char * QuickstartPhantom = "--cases 1 --seed 2026 --size 512 --slices 120";
+constexpr const char * PostProcessing = "--largestComponent --removeTumourOutsideOrgan";
+// What the shipped model scored on that case when it was shipped (liver Dice 0.8982, HD95 16.99 mm, tumour Dice
+// 0.0181, 2 of the 3 tumours of 10 mm and more found), less a margin for floating-point differences between machines.
+// The model is a baseline that misses issue 8's targets (docs/model-card.md): these thresholds catch regressions,
+// they do not claim quality.
+constexpr double MinimumLiverDice = 0.89;
+constexpr double MaximumLiverHD95 = 18.0;
+constexpr double MinimumTumourDice = 0.01;
+constexpr int    MinimumDetectedLargeTumours = 2;
+
+std::string
+Quote(const fs::path & p)
+{
+  return "'" + p.string() + "'";
+}
+
+nlohmann::json
+ReadJson(const fs::path & path)
+{
+  std::ifstream     in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return nlohmann::json::parse(text.str());
+}
+
+const nlohmann::json &
+Label(const nlohmann::json & evaluation, const std::string & name)
+{
+  for (const auto & label : evaluation.at("labels"))
+  {
+    if (label.at("name") == name)
+    {
+      return label;
+    }
+  }
+  throw std::runtime_error("no label " + name + " in the evaluation");
+}
+
+} // namespace
+
+TEST(ShippedModel, SegmentsTheQuickstartPhantomAsDocumented)
+{
+  const fs::path work = OutputPath("work");
+  fs::create_directories(work);
+  std::string output;
+  ASSERT_EQ(RunCommand(Quote(ApplicationPath("TorchSegPhantom")) + " --outputDirectory " + Quote(work) + " " +
+                         QuickstartPhantom + " --numberOfThreads 2 > /dev/null",
+                       &output),
+            0)
+    << output;
+  const fs::path prediction = work / "prediction.nii.gz";
+  ASSERT_EQ(RunCommand(Quote(ApplicationPath("TorchSegPredict")) + " --numberOfThreads 2 " + PostProcessing + " " +
+                         Quote(work / "case000_ct.nii.gz") + " " + Quote(prediction) + " > /dev/null",
+                       &output),
+            0)
+    << output;
+  const fs::path json = work / "evaluation.json";
+  ASSERT_EQ(RunCommand(Quote(ApplicationPath("TorchSegEvaluate")) +
+                         " --labels 1,2 --labelNames liver,tumour --lesionLabels 2 --lesionMinimumDiameter 10 --json " +
+                         Quote(json) + " " + Quote(work / "case000_label.nii.gz") + " " + Quote(prediction) +
+                         " > /dev/null",
+                       &output),
+            0)
+    << output;
+  const auto   evaluation = ReadJson(json);
+  const auto & liver = Label(evaluation, "liver");
+  const auto & tumour = Label(evaluation, "tumour");
+  const auto & lesions = evaluation.at("lesions").at(0);
+  std::cout << "liver Dice " << liver.at("dice") << ", HD95 " << liver.at("hd95") << " mm; tumour Dice "
+            << tumour.at("dice") << "; lesions >= 10 mm detected "
+            << lesions.at("aboveMinimumDiameter").at("detectedLesions") << " of "
+            << lesions.at("aboveMinimumDiameter").at("referenceLesions") << std::endl;
+  EXPECT_GE(liver.at("dice").get<double>(), MinimumLiverDice);
+  EXPECT_LE(liver.at("hd95").get<double>(), MaximumLiverHD95);
+  EXPECT_GE(tumour.at("dice").get<double>(), MinimumTumourDice);
+  EXPECT_EQ(lesions.at("aboveMinimumDiameter").at("referenceLesions").get<int>(), 3);
+  EXPECT_GE(lesions.at("aboveMinimumDiameter").at("detectedLesions").get<int>(), MinimumDetectedLargeTumours);
+}
