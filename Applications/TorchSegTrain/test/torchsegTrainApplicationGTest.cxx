@@ -17,6 +17,7 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <sys/wait.h>
@@ -476,4 +477,29 @@ TEST(TorchSegTrain, ProcessesStartedWithOtherSettingsAreRefused)
       << output;
   }
   EXPECT_FALSE(fs::exists(dir / "rank0" / "model.pt"));
+}
+
+// Issue 10: every newer architecture trains through TorchSegTrain by its name (tiny widths, two steps) and gives a
+// model file that loads as that architecture with a finite training loss.
+TEST(TorchSegTrain, TheNewerArchitecturesTrainByName)
+{
+  for (const std::string name : { "deeplabv1", "deeplabv2", "ducHdc", "denseaspp", "gcn", "refinenet" })
+  {
+    const fs::path dir = OutputPath(name);
+    fs::create_directories(dir);
+    const std::string backbone = name == "deeplabv1" ? " --backbone vgg11" : " --backbone resnet18";
+    std::string       output;
+    const int         code =
+      RunCommand(Train() + " --trainList " + Quote(Data() / "train.csv") + " --outputModel " + Quote(dir / "model.pt") +
+                   " --logFile " + Quote(dir / "log.csv") + " --architecture " + name + backbone +
+                   " --width 4 --spacing 0,0,0 --patchSize 64,64 --batchSize 2 --epochs 1 --iterationsPerEpoch 2"
+                   " --numberOfThreads 2 --numberOfWorkers 0 --seed 5",
+                 &output);
+    ASSERT_EQ(code, 0) << name << ": " << output;
+    const torchseg::Model model = torchseg::Model::Load((dir / "model.pt").string());
+    EXPECT_EQ(model.GetMetadata().network.architecture, name);
+    const auto   log = nlohmann::json::parse(ReadText(dir / "log.json"));
+    const double loss = log["epochs"][0]["trainLoss"].get<double>();
+    EXPECT_TRUE(std::isfinite(loss) && loss > 0.0) << name << ": loss " << loss;
+  }
 }
