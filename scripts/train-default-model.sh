@@ -29,14 +29,14 @@ TRAIN_SEED=1001
 VALIDATION_SEED=1002
 TEST_SEED=1003
 
-# The default recipe: a 2D U-Net (width 16, 5 levels, 1.9 M parameters) on 1.25 mm slices with one neighbouring slice
-# on each side as extra channels, 224 x 224 crops (280 mm), half of each batch centred on liver or tumour (tumour as
+# The default recipe: a 2D U-Net (width 16, 5 levels, 1.9 M parameters) on 1.5 mm slices with two neighbouring slices
+# on each side as extra channels, 192 x 192 crops (288 mm), half of each batch centred on liver or tumour (tumour as
 # often as liver), Dice + cross-entropy, AdamW with a poly schedule, nnU-Net augmentation.
-EPOCHS=${EPOCHS:-30}
+EPOCHS=${EPOCHS:-60}
 ITERATIONS=${ITERATIONS:-100}
 TRAIN_FLAGS=(
   --architecture unet2d --width 16 --depth 5
-  --spacing 1.25,1.25,0 --sliceContext 1 --patchSize 224,224
+  --spacing 1.5,1.5,0 --sliceContext 2 --patchSize 192,192
   --batchSize 8 --foregroundFraction 0.5 --classBalanced
   --loss dicece --optimizer adamw --learningRate 0.002 --schedule poly
   --epochs "$EPOCHS" --iterationsPerEpoch "$ITERATIONS" --validationInterval 10 --seed 1
