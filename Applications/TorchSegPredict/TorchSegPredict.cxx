@@ -211,10 +211,39 @@ PredictCase(const std::shared_ptr<torchseg::Model> & model, const std::string & 
   filter->SetKeepLargestOrganComponent(args.GetBool("largestComponent"));
   filter->SetRemoveTumourOutsideOrgan(args.GetBool("removeTumourOutsideOrgan"));
   filter->SetMinimumTumourVolume(args.GetDouble("minimumTumourVolume"));
+  filter->SetUseModelPostProcessing(!args.GetBool("noModelPostProcessing"));
   const double span = end - begin;
   progress.Observe(filter, begin + 0.08 * span, begin + 0.9 * span);
   filter->Update();
-  const torchseg::LabelImageType * labels = filter->GetOutput();
+  const torchseg::LabelImageType *           labels = filter->GetOutput();
+  const torchseg::LabelPostProcessingOptions post = filter->GetPostProcessingOptions();
+  if (post.IsActive())
+  {
+    const torchseg::LabelPostProcessingReport & report = filter->GetPostProcessingReport();
+    std::ostringstream                          line;
+    line << "post-processing"
+         << (filter->GetUseModelPostProcessing() && torchseg::GetRecommendedPostProcessing(*model)
+               ? " (with the model's recommendation)"
+               : "")
+         << ":";
+    if (post.keepLargestOrganComponent)
+    {
+      line << " largest organ component kept (" << report.removedOrganVoxels << " voxels of "
+           << (report.organComponents ? report.organComponents - 1 : 0) << " other component(s) removed)";
+    }
+    if (post.tumourLabel != 0 && (post.removeTumourOutsideOrgan || post.minimumTumourVolume > 0.0))
+    {
+      line << (post.keepLargestOrganComponent ? ";" : "") << " tumour components"
+           << (post.removeTumourOutsideOrgan ? " outside the organ" : "")
+           << (post.removeTumourOutsideOrgan && post.minimumTumourVolume > 0.0 ? " or" : "");
+      if (post.minimumTumourVolume > 0.0)
+      {
+        line << " under " << FormatNumber(post.minimumTumourVolume, 0) << " mm^3";
+      }
+      line << " removed (" << report.removedTumourComponents << " of " << report.tumourComponents << ")";
+    }
+    std::cout << line.str() << std::endl;
+  }
 
   progress.Report(begin + 0.9 * span, "writing");
   torchseg::WriteLabelImage(labels, outputs.labels->GetTemporaryPath().string(), classes);

@@ -51,7 +51,7 @@ Quote(const fs::path & path)
 /** A TorchScript model (2D, 3 classes): the class whose centre (0, 0.5, 1) is nearest to the CT windowed from
  * [-1000, 1000] to [0, 1], i.e. below -500 HU background, up to 500 HU "liver", above "tumour". */
 fs::path
-NearestCentreModel()
+NearestCentreModel(const json & postProcessing = json(), const std::string & name = "model.ts")
 {
   torch::jit::Module module("NearestCentre");
   module.define(R"(
@@ -71,8 +71,13 @@ NearestCentreModel()
         { "orientation", "LPS" },
         { "axisOrder", "zyx" } } }
   };
-  const auto                path = OutputPath("model.ts");
-  torch::jit::ExtraFilesMap extra{ { "metadata.json", metadata.dump() } };
+  json withPost = metadata;
+  if (!postProcessing.is_null())
+  {
+    withPost["torchseg"]["postProcessing"] = postProcessing;
+  }
+  const auto                path = OutputPath(name);
+  torch::jit::ExtraFilesMap extra{ { "metadata.json", withPost.dump() } };
   module.save(path.string(), extra);
   return path;
 }
@@ -260,6 +265,47 @@ TEST(TorchSegPredict, DicomSeriesInSlicerSegmentationOutAndPostProcessing)
                   Quote(dir / "labels.seg.nrrd") + " " + Quote(dir / "other.nii.gz"),
                 2,
                 "--dicomSegmentation needs INPUT to be a DICOM series directory");
+}
+
+TEST(TorchSegPredict, AppliesThePostProcessingTheModelRecommendsUnlessTold)
+{
+  const auto dir = OutputPath("model-postprocessing");
+  fs::create_directories(dir);
+  const auto model = NearestCentreModel(json{ { "keepLargestOrganComponent", true } }, "recommending.ts");
+  const auto ct = TwoBlockCT();
+  torchseg::WriteImageFile(ct.GetPointer(), (dir / "ct.nii.gz").string());
+  auto run = [&](const std::string & flags, const std::string & name, std::string & output) {
+    EXPECT_EQ(RunCommand(Predict() + " --model " + Quote(model) + " " + flags + " " + Quote(dir / "ct.nii.gz") + " " +
+                           Quote(dir / name),
+                         &output),
+              0)
+      << output;
+    return torchseg::ReadLabelImage((dir / name).string());
+  };
+  std::string output;
+  // By default the small block (8 voxels of "liver" apart from the large one) is removed, as the model recommends.
+  auto labels = run("", "default.nii.gz", output);
+  EXPECT_EQ(labels->GetPixel({ { 18, 15, 2 } }), 0);
+  EXPECT_EQ(labels->GetPixel({ { 3, 3, 1 } }), 1);
+  EXPECT_EQ(labels->GetPixel({ { 6, 6, 2 } }), 2);
+  // (2 of its voxels: the block shrinks in the model's 1.2 mm grid, and the labels come from its probabilities.)
+  EXPECT_NE(output.find("post-processing (with the model's recommendation): largest organ component kept (2 voxels of "
+                        "1 other component(s) removed)\n"),
+            std::string::npos)
+    << output;
+  // --noModelPostProcessing keeps it; the flags alone still apply.
+  labels = run("--noModelPostProcessing", "raw.nii.gz", output);
+  EXPECT_EQ(labels->GetPixel({ { 18, 15, 2 } }), 1);
+  EXPECT_EQ(output.find("post-processing"), std::string::npos) << output;
+  labels = run("--noModelPostProcessing --largestComponent", "flag.nii.gz", output);
+  EXPECT_EQ(labels->GetPixel({ { 18, 15, 2 } }), 0);
+  EXPECT_NE(output.find("post-processing: largest organ component kept"), std::string::npos) << output;
+  // A recommendation that names a class the model lacks is refused when the model is loaded.
+  const auto bad = NearestCentreModel(json{ { "organLabel", 3 } }, "bad-recommendation.ts");
+  ExpectFailure("--model " + Quote(bad) + " " + Quote(dir / "ct.nii.gz") + " " + Quote(dir / "bad.nii.gz"),
+                1,
+                "postProcessing organLabel 3");
+  EXPECT_FALSE(fs::exists(dir / "bad.nii.gz"));
 }
 
 TEST(TorchSegPredict, BadInputsFailWithOneLineAndLeaveNothing)

@@ -1,6 +1,7 @@
 #ifndef torchsegInference_h
 #define torchsegInference_h
 
+#include "torchsegLabelPostProcessingOptions.h"
 #include "torchsegLabelTable.h"
 
 #include "itkImage.h"
@@ -8,6 +9,7 @@
 #include "itkVectorImage.h"
 
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 
@@ -54,6 +56,10 @@ GetNumberOfClasses(const Model & model);
 /** The model's foreground classes (names, colours, terminology), for writers. */
 const LabelTable &
 GetClassTable(const Model & model);
+
+/** The label clean-up the model file recommends (ModelMetadata::postProcessing), if any. */
+std::optional<LabelPostProcessingOptions>
+GetRecommendedPostProcessing(const Model & model);
 
 /** Segments \a input with \a model, all steps driven by the model's metadata: reorientation to its canonical
  * orientation (the nearest axis-aligned view; an oblique input keeps its rotation), resampling to its spacing,

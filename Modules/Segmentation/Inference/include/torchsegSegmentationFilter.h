@@ -22,7 +22,8 @@ namespace torchseg
  * sliding window, Gaussian weighting), optional mirroring, softmax, linear resampling of the class probabilities
  * back to the input grid, argmax, inverse reorientation. Then optional refinement by the fully connected CRF
  * (UseDenseCRF: on the class probabilities and the CT in Hounsfield units, see RefineWithDenseCRF()) and optional
- * clean-up (LabelPostProcessingOptions).
+ * clean-up (LabelPostProcessingOptions; by default with the clean-up the model file recommends, see
+ * UseModelPostProcessing).
  *
  * Inputs: the CT (any scalar pixel type, Hounsfield units), and a model (SetModel(), or SetModelFileName() with
  * SetDevice()). Output 0: the labels (size, origin, spacing and direction equal the input's). Output 1 (with
@@ -154,6 +155,12 @@ public:
   /** Drop tumour components smaller than this volume in mm^3 (they become organ inside the organ). */
   itkSetClampMacro(MinimumTumourVolume, double, 0.0, itk::NumericTraits<double>::max());
   itkGetConstMacro(MinimumTumourVolume, double);
+  /** Apply the clean-up the model file recommends (ModelMetadata::postProcessing; on by default). Its labels then
+   * replace OrganLabel and TumourLabel, and each of its steps is done in addition to those set above (the larger
+   * minimum tumour volume wins). Off: only the settings above. */
+  itkSetMacro(UseModelPostProcessing, bool);
+  itkGetConstMacro(UseModelPostProcessing, bool);
+  itkBooleanMacro(UseModelPostProcessing);
 
   /** The class probabilities (valid after Update() with ComputeProbabilities on). */
   ProbabilityImageType *
@@ -169,6 +176,8 @@ public:
   /** The settings gathered as RunInference() and PostProcessLabels() take them. */
   InferenceOptions
   GetInferenceOptions() const;
+  /** The clean-up the next Update() applies: the settings above, combined with the model's recommendation when
+   * UseModelPostProcessing is on and the model (once set or loaded) has one. */
   LabelPostProcessingOptions
   GetPostProcessingOptions() const;
 
@@ -222,6 +231,7 @@ private:
   bool                      m_KeepLargestOrganComponent = false;
   bool                      m_RemoveTumourOutsideOrgan = false;
   double                    m_MinimumTumourVolume = 0.0;
+  bool                      m_UseModelPostProcessing = true;
   bool                      m_UseDenseCRF = false;
   DenseCRFParameters        m_DenseCRFParameters;
   DenseCRFRefinementReport  m_DenseCRFReport;

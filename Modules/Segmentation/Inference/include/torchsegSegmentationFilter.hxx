@@ -4,6 +4,7 @@
 #include "itkImageAlgorithm.h"
 #include "itkNumericTraits.h"
 
+#include <algorithm>
 #include <type_traits>
 
 namespace torchseg
@@ -80,6 +81,17 @@ SegmentationFilter<TInputImage, TOutputImage>::GetPostProcessingOptions() const
   o.keepLargestOrganComponent = m_KeepLargestOrganComponent;
   o.removeTumourOutsideOrgan = m_RemoveTumourOutsideOrgan;
   o.minimumTumourVolume = m_MinimumTumourVolume;
+  if (m_UseModelPostProcessing && m_Model)
+  {
+    if (const auto recommended = GetRecommendedPostProcessing(*m_Model))
+    {
+      o.organLabel = recommended->organLabel;
+      o.tumourLabel = recommended->tumourLabel;
+      o.keepLargestOrganComponent = o.keepLargestOrganComponent || recommended->keepLargestOrganComponent;
+      o.removeTumourOutsideOrgan = o.removeTumourOutsideOrgan || recommended->removeTumourOutsideOrgan;
+      o.minimumTumourVolume = std::max(o.minimumTumourVolume, recommended->minimumTumourVolume);
+    }
+  }
   return o;
 }
 
@@ -260,6 +272,7 @@ SegmentationFilter<TInputImage, TOutputImage>::PrintSelf(std::ostream & os, itk:
   os << indent << "KeepLargestOrganComponent: " << m_KeepLargestOrganComponent << std::endl;
   os << indent << "RemoveTumourOutsideOrgan: " << m_RemoveTumourOutsideOrgan << std::endl;
   os << indent << "MinimumTumourVolume: " << m_MinimumTumourVolume << std::endl;
+  os << indent << "UseModelPostProcessing: " << m_UseModelPostProcessing << std::endl;
   os << indent << "UseDenseCRF: " << m_UseDenseCRF << std::endl;
   os << indent << "DenseCRFParameters: " << m_DenseCRFParameters << std::endl;
   os << indent << "DenseCRFReport: " << m_DenseCRFReport << std::endl;

@@ -116,6 +116,12 @@ GetClassTable(const Model & model)
   return model.GetMetadata().classes;
 }
 
+std::optional<LabelPostProcessingOptions>
+GetRecommendedPostProcessing(const Model & model)
+{
+  return model.GetMetadata().postProcessing;
+}
+
 namespace
 {
 

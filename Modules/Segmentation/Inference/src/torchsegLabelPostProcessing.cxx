@@ -130,14 +130,6 @@ ForEachInBox(LabelImage * labels, const LabelImage::RegionType & box, const Comp
 
 } // namespace
 
-std::ostream &
-operator<<(std::ostream & os, const LabelPostProcessingOptions & o)
-{
-  return os << "organ " << o.organLabel << ", tumour " << o.tumourLabel << ", keepLargestOrganComponent "
-            << o.keepLargestOrganComponent << ", removeTumourOutsideOrgan " << o.removeTumourOutsideOrgan
-            << ", minimumTumourVolume " << o.minimumTumourVolume << " mm^3";
-}
-
 LabelPostProcessingReport
 PostProcessLabels(LabelImage * labels, const LabelPostProcessingOptions & o)
 {

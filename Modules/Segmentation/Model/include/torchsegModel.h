@@ -1,6 +1,7 @@
 #ifndef torchsegModel_h
 #define torchsegModel_h
 
+#include "torchsegLabelPostProcessingOptions.h"
 #include "torchsegLabelTable.h"
 #include "torchsegSegmentationNetwork.h"
 
@@ -53,6 +54,9 @@ struct ModelMetadata
   std::string axisOrder = "zyx";
   /** Training provenance: date, toolkit version, data, hyper-parameters, validation scores. */
   nlohmann::json provenance = nlohmann::json::object();
+  /** The label clean-up recommended with this model (chosen on validation cases); SegmentationFilter and
+   * TorchSegPredict apply it unless told not to. Unset: none recommended. */
+  std::optional<LabelPostProcessingOptions> postProcessing;
 };
 
 /** The toolkit's own metadata layout (keys as the member names). from_json() checks types and refuses unknown keys

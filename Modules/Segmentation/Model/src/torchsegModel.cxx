@@ -194,6 +194,47 @@ NormalizationFromJson(const json & j, const std::string & where)
   return n;
 }
 
+json
+PostProcessingToJson(const LabelPostProcessingOptions & o)
+{
+  return json{ { "organLabel", o.organLabel },
+               { "tumourLabel", o.tumourLabel },
+               { "keepLargestOrganComponent", o.keepLargestOrganComponent },
+               { "removeTumourOutsideOrgan", o.removeTumourOutsideOrgan },
+               { "minimumTumourVolume", o.minimumTumourVolume } };
+}
+
+/** A null "postProcessing" means none recommended. */
+std::optional<LabelPostProcessingOptions>
+PostProcessingFromJson(const json & j, const std::string & where)
+{
+  if (j.is_null())
+  {
+    return std::nullopt;
+  }
+  RequireObject(j, where);
+  RefuseUnknownKeys(
+    j,
+    { "organLabel", "tumourLabel", "keepLargestOrganComponent", "removeTumourOutsideOrgan", "minimumTumourVolume" },
+    where);
+  LabelPostProcessingOptions o;
+  int                        organ = static_cast<int>(o.organLabel);
+  int                        tumour = static_cast<int>(o.tumourLabel);
+  ReadKey(j, "organLabel", organ, where);
+  ReadKey(j, "tumourLabel", tumour, where);
+  if (organ < 1 || organ > 255 || tumour < 0 || tumour > 255)
+  {
+    itkGenericExceptionMacro(<< where << ": organLabel " << organ << " must lie in [1, 255] and tumourLabel " << tumour
+                             << " in [0, 255] (0: no tumour class)");
+  }
+  o.organLabel = static_cast<unsigned int>(organ);
+  o.tumourLabel = static_cast<unsigned int>(tumour);
+  ReadKey(j, "keepLargestOrganComponent", o.keepLargestOrganComponent, where);
+  ReadKey(j, "removeTumourOutsideOrgan", o.removeTumourOutsideOrgan, where);
+  ReadKey(j, "minimumTumourVolume", o.minimumTumourVolume, where);
+  return o;
+}
+
 /** The keys of the toolkit's own layout besides "network", shared with the "torchseg" object of MONAI metadata. */
 void
 ReadPreprocessingKeys(const json & j, ModelMetadata & m, const std::string & where)
@@ -224,13 +265,18 @@ ReadPreprocessingKeys(const json & j, ModelMetadata & m, const std::string & whe
   {
     m.provenance = j["provenance"];
   }
+  if (j.contains("postProcessing"))
+  {
+    m.postProcessing = PostProcessingFromJson(j["postProcessing"], where + ": postProcessing");
+  }
 }
 
 const std::set<std::string> &
 PreprocessingKeys()
 {
-  static const std::set<std::string> keys{ "classes",      "normalization", "targetSpacing", "patchSize",
-                                           "sliceContext", "orientation",   "axisOrder",     "provenance" };
+  static const std::set<std::string> keys{ "classes",   "normalization", "targetSpacing",
+                                           "patchSize", "sliceContext",  "orientation",
+                                           "axisOrder", "provenance",    "postProcessing" };
   return keys;
 }
 
@@ -450,6 +496,10 @@ to_json(json & j, const ModelMetadata & m)
             { "orientation", m.orientation },
             { "axisOrder", m.axisOrder },
             { "provenance", m.provenance } };
+  if (m.postProcessing)
+  {
+    j["postProcessing"] = PostProcessingToJson(*m.postProcessing);
+  }
 }
 
 void
@@ -573,6 +623,30 @@ ValidateMetadata(const ModelMetadata & m, const std::string & source)
   {
     itkGenericExceptionMacro(<< source << ": axisOrder \"" << m.axisOrder << "\" is not zyx or xyz");
   }
+  if (m.postProcessing)
+  {
+    const LabelPostProcessingOptions & p = *m.postProcessing;
+    const auto                         classes = static_cast<unsigned int>(n.numberOfClasses);
+    if (p.organLabel < 1 || p.organLabel >= classes || p.tumourLabel >= classes || p.organLabel == p.tumourLabel)
+    {
+      itkGenericExceptionMacro(<< source << ": postProcessing organLabel " << p.organLabel << " and tumourLabel "
+                               << p.tumourLabel << " must be distinct classes of the model (organ 1 to " << classes - 1
+                               << ", tumour 0 for none)");
+    }
+    if (!(p.minimumTumourVolume >= 0.0) || !std::isfinite(p.minimumTumourVolume))
+    {
+      itkGenericExceptionMacro(<< source << ": postProcessing minimumTumourVolume " << p.minimumTumourVolume
+                               << " must be a volume in mm^3 (>= 0)");
+    }
+  }
+}
+
+std::ostream &
+operator<<(std::ostream & os, const LabelPostProcessingOptions & o)
+{
+  return os << "organ " << o.organLabel << ", tumour " << o.tumourLabel << ", keepLargestOrganComponent "
+            << o.keepLargestOrganComponent << ", removeTumourOutsideOrgan " << o.removeTumourOutsideOrgan
+            << ", minimumTumourVolume " << o.minimumTumourVolume << " mm^3";
 }
 
 ModelMetadata

@@ -159,7 +159,63 @@ TEST(ModelMetadata, JsonRoundTripKeepsEveryField)
   EXPECT_EQ(r.orientation, "LPS");
   EXPECT_EQ(r.axisOrder, "zyx");
   EXPECT_EQ(r.provenance, m.provenance);
+  EXPECT_FALSE(r.postProcessing.has_value());
+  EXPECT_FALSE(j.contains("postProcessing"));
   EXPECT_NO_THROW(torchseg::ValidateMetadata(r, "test"));
+}
+
+TEST(ModelMetadata, RecommendedPostProcessingRoundTripsAndIsChecked)
+{
+  ModelMetadata m = LiverMetadata2D();
+  m.postProcessing = torchseg::LabelPostProcessingOptions{};
+  m.postProcessing->keepLargestOrganComponent = true;
+  m.postProcessing->minimumTumourVolume = 65.5;
+  const json j = m;
+  EXPECT_EQ(j.at("postProcessing"),
+            json({ { "organLabel", 1 },
+                   { "tumourLabel", 2 },
+                   { "keepLargestOrganComponent", true },
+                   { "removeTumourOutsideOrgan", false },
+                   { "minimumTumourVolume", 65.5 } }));
+  const ModelMetadata r = torchseg::ParseModelMetadata(json::parse(j.dump()), "m.json");
+  ASSERT_TRUE(r.postProcessing.has_value());
+  EXPECT_TRUE(r.postProcessing->keepLargestOrganComponent);
+  EXPECT_FALSE(r.postProcessing->removeTumourOutsideOrgan);
+  EXPECT_EQ(r.postProcessing->minimumTumourVolume, 65.5);
+  EXPECT_EQ(r.postProcessing->tumourLabel, 2u);
+
+  // Keys left out take their defaults; null means none recommended.
+  json k = j;
+  k["postProcessing"] = json{ { "removeTumourOutsideOrgan", true } };
+  const ModelMetadata partial = torchseg::ParseModelMetadata(k, "m.json");
+  EXPECT_TRUE(partial.postProcessing->removeTumourOutsideOrgan);
+  EXPECT_FALSE(partial.postProcessing->keepLargestOrganComponent);
+  EXPECT_EQ(partial.postProcessing->organLabel, 1u);
+  k["postProcessing"] = nullptr;
+  EXPECT_FALSE(torchseg::ParseModelMetadata(k, "m.json").postProcessing.has_value());
+
+  auto parse = [](const json & x) { return torchseg::ParseModelMetadata(x, "m.json"); };
+  k = j;
+  k["postProcessing"]["largest"] = true;
+  EXPECT_ERROR_CONTAINS(parse(k), "postProcessing: unknown key \"largest\"");
+  k = j;
+  k["postProcessing"] = "yes";
+  EXPECT_ERROR_CONTAINS(parse(k), "postProcessing must be a JSON object");
+  k = j;
+  k["postProcessing"]["tumourLabel"] = 3;
+  EXPECT_ERROR_CONTAINS(parse(k), "postProcessing organLabel 1 and tumourLabel 3 must be distinct classes");
+  k = j;
+  k["postProcessing"]["tumourLabel"] = 1;
+  EXPECT_ERROR_CONTAINS(parse(k), "must be distinct classes");
+  k = j;
+  k["postProcessing"]["organLabel"] = 0;
+  EXPECT_ERROR_CONTAINS(parse(k), "organLabel 0 must lie in [1, 255]");
+  k = j;
+  k["postProcessing"]["minimumTumourVolume"] = -2.0;
+  EXPECT_ERROR_CONTAINS(parse(k), "minimumTumourVolume -2");
+  k = j;
+  k["postProcessing"]["minimumTumourVolume"] = "big";
+  EXPECT_ERROR_CONTAINS(parse(k), "\"minimumTumourVolume\" has the wrong type");
 }
 
 TEST(ModelMetadata, MissingOrInconsistentKeysAreClearErrors)
