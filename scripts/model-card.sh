@@ -45,7 +45,7 @@ while IFS=, read -r case ct label phase _ _ _ _ _ _ orientation _; do
   [ "$case" = case ] && continue
   prediction=$WORK/predictions/${case}_prediction.nii.gz
   start=$(date +%s%N)
-  "$BIN/TorchSegPredict" --model "$MODEL" --numberOfThreads "$THREADS" --largestComponent --removeTumourOutsideOrgan \
+  "$BIN/TorchSegPredict" --model "$MODEL" --numberOfThreads "$THREADS" \
     "$WORK/cases/$ct" "$prediction" >/dev/null
   nanoseconds=$((nanoseconds + $(date +%s%N) - start))
   "$BIN/TorchSegEvaluate" --labels 1,2 --labelNames liver,tumour --lesionLabels 2 \

@@ -19,8 +19,8 @@ torchseg_log "1/5 generating a synthetic abdominal CT (NIfTI and DICOM) in $out/
   --format dicom
 
 torchseg_log "2/5 segmenting the DICOM series with the shipped model"
-"$bin/TorchSegPredict" --largestComponent --removeTumourOutsideOrgan "$out/phantom-dicom/case000_ct" "$out/case000_prediction.nii.gz"
-"$bin/TorchSegPredict" --largestComponent --removeTumourOutsideOrgan "$out/phantom/case000_ct.nii.gz" "$out/case000_prediction.seg.nrrd"
+"$bin/TorchSegPredict" "$out/phantom-dicom/case000_ct" "$out/case000_prediction.nii.gz"
+"$bin/TorchSegPredict" "$out/phantom/case000_ct.nii.gz" "$out/case000_prediction.seg.nrrd"
 
 torchseg_log "3/5 evaluating against the phantom's reference labels (overlap, surface distances, tumour detection)"
 "$bin/TorchSegEvaluate" --labels 1,2 --labelNames liver,tumour --lesionLabels 2 \
