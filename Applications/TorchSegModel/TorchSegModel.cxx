@@ -140,7 +140,14 @@ PrintSummary(const torchseg::Model & model, const std::string & path, std::ostre
   {
     out << "Provenance:     ";
     bool first = true;
-    for (const char * key : { "createdBy", "toolkitVersion", "date", "epochsTrained", "bestEpoch", "validationDice" })
+    for (const char * key : { "createdBy",
+                              "toolkitVersion",
+                              "date",
+                              "epochsTrained",
+                              "modelEpoch",
+                              "modelSelection",
+                              "bestEpoch",
+                              "validationDice" })
     {
       if (p.contains(key))
       {

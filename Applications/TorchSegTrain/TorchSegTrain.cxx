@@ -196,6 +196,7 @@ OptionsFrom(const ParsedArguments & args)
   o.epochs = args.GetInt("epochs");
   o.iterationsPerEpoch = args.GetInt("iterationsPerEpoch");
   o.validationInterval = args.GetInt("validationInterval");
+  o.modelSelection = args.GetString("modelSelection");
   const int seed = args.GetInt("seed");
   if (seed < 0)
   {
@@ -338,6 +339,12 @@ main(int argc, char * argv[])
     app.SetReturnValue("bestValidationDice", std::isfinite(bestDice) ? Fixed(bestDice, 6) : std::string("nan"));
     app.SetReturnValue("bestEpoch", std::to_string(bestEpoch));
     app.SetReturnValue("samplesPerSecond", Fixed(samplesPerSecond, 3));
-    say("Wrote " + options.outputModel + " (epoch " + std::to_string(bestEpoch) + ")");
+    const int modelEpoch =
+      options.modelSelection == "last" || bestEpoch == 0 ? static_cast<int>(log.size()) : bestEpoch;
+    say("Wrote " + options.outputModel + " (epoch " + std::to_string(modelEpoch) + ", " +
+        (options.modelSelection == "last" ? "the last"
+         : bestEpoch                      ? "the best validated"
+                                          : "the last") +
+        ")");
   });
 }

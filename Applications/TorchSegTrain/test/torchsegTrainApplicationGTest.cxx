@@ -143,6 +143,13 @@ TEST(TorchSegTrain, TrainsAndWritesModelCheckpointLogsAndReturnParameters)
   const std::string returned = ReadText(dir / "return.txt");
   EXPECT_NE(returned.find("bestEpoch = "), std::string::npos) << returned;
   EXPECT_NE(returned.find("bestValidationDice = "), std::string::npos) << returned;
+  const auto & provenance = model.GetMetadata().provenance;
+  EXPECT_EQ(provenance.at("modelSelection"), "best");
+  EXPECT_EQ(provenance.at("modelEpoch"), provenance.at("bestEpoch"));
+  EXPECT_NE(output.find("Wrote " + (dir / "model.pt").string() + " (epoch " +
+                        std::to_string(provenance.at("bestEpoch").get<int>()) + ", the best validated)"),
+            std::string::npos)
+    << output;
   // Nothing else appeared beside the outputs.
   for (const auto & entry : fs::directory_iterator(dir))
   {
@@ -151,6 +158,43 @@ TEST(TorchSegTrain, TrainsAndWritesModelCheckpointLogsAndReturnParameters)
                 name == "return.txt")
       << name;
   }
+}
+
+TEST(TorchSegTrain, ModelSelectionLastKeepsTheFinalWeights)
+{
+  // With --modelSelection last the model holds the final weights whatever the validation says: the same weights as
+  // a run without validation cases (which keeps the last ones), and its provenance says so.
+  const fs::path dir = OutputPath("last");
+  fs::create_directories(dir);
+  const std::string flags = " --trainList " + Quote(Data() / "train.csv") + TinyFlags() + " --numberOfThreads 1";
+  std::string       output;
+  ASSERT_EQ(RunCommand(Train() + flags + " --validationList " + Quote(Data() / "validation.csv") +
+                         " --modelSelection last --outputModel " + Quote(dir / "last.pt"),
+                       &output),
+            0)
+    << output;
+  EXPECT_NE(output.find("(epoch 3, the last)"), std::string::npos) << output;
+  ASSERT_EQ(RunCommand(Train() + flags + " --outputModel " + Quote(dir / "unvalidated.pt"), &output), 0) << output;
+  const torchseg::Model last = torchseg::Model::Load((dir / "last.pt").string());
+  const torchseg::Model unvalidated = torchseg::Model::Load((dir / "unvalidated.pt").string());
+  EXPECT_EQ(last.GetMetadata().provenance.at("modelEpoch"), 3);
+  EXPECT_EQ(last.GetMetadata().provenance.at("modelSelection"), "last");
+  const auto a = last.GetNetwork()->named_parameters();
+  const auto b = unvalidated.GetNetwork()->named_parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto & item : a)
+  {
+    EXPECT_TRUE(torch::equal(item.value(), b[item.key()])) << item.key();
+  }
+  // Anything else is refused before training.
+  std::string error;
+  EXPECT_EQ(RunCommand("{ " + Train() + flags + " --modelSelection newest --outputModel " + Quote(dir / "x.pt") +
+                         " 2>&1 >/dev/null; }",
+                       &error),
+            2)
+    << error;
+  EXPECT_NE(error.find("newest"), std::string::npos) << error;
+  EXPECT_FALSE(fs::exists(dir / "x.pt"));
 }
 
 TEST(TorchSegTrain, KilledAndResumedEqualsUninterrupted)

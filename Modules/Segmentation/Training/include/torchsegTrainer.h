@@ -69,6 +69,9 @@ struct TrainerOptions
   int         epochs = 50;
   int         iterationsPerEpoch = 250;
   int         validationInterval = 1; //!< validate every n-th epoch (and after the last)
+  /** Which weights the model file gets: "best" (the epoch of the best validation mean Dice; the last epoch without
+   * validation cases) or "last" (the final weights, as nnU-Net's checkpoint_final; validation is only logged). */
+  std::string modelSelection = "best";
   uint64_t    seed = 0;
 
   // Machine
@@ -291,7 +294,7 @@ private:
   void
   WriteLog() const;
   void
-  SaveModel(const std::string & path) const;
+  SaveModel(const std::string & path, int epoch) const;
   nlohmann::json
   ResumeSettings() const;
 

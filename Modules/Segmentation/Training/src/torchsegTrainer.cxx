@@ -194,6 +194,7 @@ TrainerOptionsToJson(const TrainerOptions & o)
                  { "epochs", o.epochs },
                  { "iterationsPerEpoch", o.iterationsPerEpoch },
                  { "validationInterval", o.validationInterval },
+                 { "modelSelection", o.modelSelection },
                  { "seed", o.seed },
                  { "wholeSliceInference", o.wholeSliceInference },
                  { "numberOfWorkers", o.numberOfWorkers } };
@@ -313,6 +314,10 @@ Trainer::ValidateOptions()
   if (o.validationInterval < 1)
   {
     itkExceptionMacro(<< "Validation interval " << o.validationInterval << " is not positive");
+  }
+  if (o.modelSelection != "best" && o.modelSelection != "last")
+  {
+    itkExceptionMacro(<< "Model selection \"" << o.modelSelection << "\" is not one of best, last");
   }
   if (o.sampling.batchSize < 1 || o.sampling.batchSize > 4096)
   {
@@ -886,8 +891,13 @@ Trainer::ResumeSettings() const
 {
   json j = TrainerOptionsToJson(m_Options);
   // What may change between the interrupted run and its continuation.
-  for (const char * key :
-       { "trainingSource", "validationSource", "validationCases", "validationInterval", "epochs", "numberOfWorkers" })
+  for (const char * key : { "trainingSource",
+                            "validationSource",
+                            "validationCases",
+                            "validationInterval",
+                            "modelSelection",
+                            "epochs",
+                            "numberOfWorkers" })
   {
     j.erase(key);
   }
@@ -895,7 +905,7 @@ Trainer::ResumeSettings() const
 }
 
 void
-Trainer::SaveModel(const std::string & path) const
+Trainer::SaveModel(const std::string & path, int epoch) const
 {
   if (!this->IsMainProcess())
   {
@@ -916,6 +926,8 @@ Trainer::SaveModel(const std::string & path) const
                        { "date", IsoDate() },
                        { "epochsTrained", m_Log.size() },
                        { "bestEpoch", m_BestEpoch },
+                       { "modelEpoch", epoch },
+                       { "modelSelection", m_Options.modelSelection },
                        { "validationDice", dice },
                        { "classWeights", m_ClassWeights },
                        { "training", TrainerOptionsToJson(m_Options) } };
@@ -1354,9 +1366,9 @@ Trainer::Run()
     }
     record.epochSeconds = SecondsSince(epochStart);
     m_Log.push_back(record);
-    if (record.best)
+    if (record.best || o.modelSelection == "last")
     {
-      this->SaveModel(o.outputModel);
+      this->SaveModel(o.outputModel, record.epoch);
     }
     this->SaveCheckpoint(epoch + 1);
     this->WriteLog();
@@ -1369,7 +1381,7 @@ Trainer::Run()
   if (this->IsMainProcess() && (m_BestEpoch == 0 || !fs::exists(o.outputModel, ec)))
   {
     // No validation score was ever defined (or the kept model was removed): write the last weights.
-    this->SaveModel(o.outputModel);
+    this->SaveModel(o.outputModel, static_cast<int>(m_Log.size()));
   }
   if (m_Distributed)
   {
