@@ -16,7 +16,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${TORCHSEG_BUILD_DIR:-$ROOT/build}
 BIN=${TORCHSEG_BIN_DIR:-$BUILD/bin}
 THREADS=${THREADS:-2}
-VOLUMES=${VOLUMES:-0 100 250 500 1000}
+VOLUMES=${VOLUMES:-0 250 1000}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 
 log() { printf '\033[1m[post-processing]\033[0m %s\n' "$*" >&2; }

@@ -17,16 +17,16 @@ using torchseg::testing::ApplicationPath;
 using torchseg::testing::OutputPath;
 using torchseg::testing::RunCommand;
 
-// The quickstart's case (scripts/quickstart.sh) and the post-processing the README recommends for the shipped model.
+// The quickstart's case (scripts/quickstart.sh), segmented as a newcomer does: no flags, so the clean-up the model
+// file recommends (largest liver component, tumours outside the liver removed) is applied.
 constexpr const char * QuickstartPhantom = "--cases 1 --seed 2026 --size 512 --slices 120";
-constexpr const char * PostProcessing = "--largestComponent --removeTumourOutsideOrgan";
-// What the shipped model scored on that case when it was shipped (liver Dice 0.8982, HD95 16.99 mm, tumour Dice
-// 0.0181, 2 of the 3 tumours of 10 mm and more found), less a margin for floating-point differences between machines.
-// The model is a baseline that misses issue 8's targets (docs/model-card.md): these thresholds catch regressions,
-// they do not claim quality.
-constexpr double MinimumLiverDice = 0.89;
-constexpr double MaximumLiverHD95 = 18.0;
-constexpr double MinimumTumourDice = 0.01;
+// What the shipped model scored on that case when it was shipped (liver Dice 0.9591, HD95 6.70 mm, tumour Dice
+// 0.1728, 2 of the 3 tumours of 10 mm and more found), less a margin for floating-point differences between machines.
+// The model misses issue 8's targets on fresh phantoms (docs/model-card.md): these thresholds catch regressions, they
+// do not claim quality.
+constexpr double MinimumLiverDice = 0.95;
+constexpr double MaximumLiverHD95 = 8.0;
+constexpr double MinimumTumourDice = 0.15;
 constexpr int    MinimumDetectedLargeTumours = 2;
 
 std::string
@@ -70,10 +70,14 @@ TEST(ShippedModel, SegmentsTheQuickstartPhantomAsDocumented)
             0)
     << output;
   const fs::path prediction = work / "prediction.nii.gz";
-  ASSERT_EQ(RunCommand(Quote(ApplicationPath("TorchSegPredict")) + " --numberOfThreads 2 " + PostProcessing + " " +
-                         Quote(work / "case000_ct.nii.gz") + " " + Quote(prediction) + " > /dev/null",
+  ASSERT_EQ(RunCommand(Quote(ApplicationPath("TorchSegPredict")) + " --numberOfThreads 2 " +
+                         Quote(work / "case000_ct.nii.gz") + " " + Quote(prediction),
                        &output),
             0)
+    << output;
+  // The model file carries its post-processing, and TorchSegPredict applies it without being asked.
+  EXPECT_NE(output.find("post-processing (with the model's recommendation): largest organ component kept"),
+            std::string::npos)
     << output;
   const fs::path json = work / "evaluation.json";
   ASSERT_EQ(RunCommand(Quote(ApplicationPath("TorchSegEvaluate")) +
