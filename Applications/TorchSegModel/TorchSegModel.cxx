@@ -5,6 +5,7 @@
 #include "torchsegApplication.h"
 #include "torchsegAtomicOutput.h"
 #include "torchsegModel.h"
+#include "torchsegNetworkLayers.h"
 
 #include <filesystem>
 #include <fstream>
@@ -18,19 +19,11 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using torchseg::cli::UsageError;
 
+/** The network's parameter count; -1 for TorchScript models (no native network). */
 int64_t
-CountParameters(const torchseg::Model & model)
+ParameterCount(const torchseg::Model & model)
 {
-  int64_t count = 0;
-  if (model.IsTorchScript())
-  {
-    return -1;
-  }
-  for (const auto & p : model.GetNetwork()->parameters())
-  {
-    count += p.numel();
-  }
-  return count;
+  return model.IsTorchScript() ? -1 : torchseg::layers::CountParameters(*model.GetNetwork());
 }
 
 std::string
@@ -88,7 +81,7 @@ PrintSummary(const torchseg::Model & model, const std::string & path, std::ostre
   out << "Model:          " << path << (model.IsTorchScript() ? " (TorchScript)" : " (TorchSeg model file)") << "\n";
   out << "Network:        " << m.network.architecture << ", " << m.network.spatialDimensions << "D, "
       << m.network.inputChannels << " input channel(s), " << m.network.numberOfClasses << " classes";
-  const int64_t parameters = CountParameters(model);
+  const int64_t parameters = ParameterCount(model);
   if (parameters >= 0)
   {
     out << ", " << parameters << " parameters";
@@ -245,7 +238,7 @@ main(int argc, char * argv[])
     if (jsonOutput)
     {
       json j = model.GetMetadata();
-      j["parameters"] = CountParameters(model);
+      j["parameters"] = ParameterCount(model);
       {
         std::ofstream file(jsonOutput->GetTemporaryPath(), std::ios::binary);
         file << j.dump(2) << "\n";
