@@ -1,79 +1,17 @@
 #include "torchsegPredictionList.h"
 
+#include "torchsegListFile.h"
+
 #include "itkMacro.h"
 
 #include <cctype>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <stdexcept>
-
-namespace fs = std::filesystem;
 
 namespace torchseg
 {
 namespace
 {
-
-std::string
-Trim(const std::string & s)
-{
-  std::size_t begin = 0;
-  std::size_t end = s.size();
-  while (begin < end && std::isspace(static_cast<unsigned char>(s[begin])))
-  {
-    ++begin;
-  }
-  while (end > begin && std::isspace(static_cast<unsigned char>(s[end - 1])))
-  {
-    --end;
-  }
-  return s.substr(begin, end - begin);
-}
-
-/** The fields of one CSV line: commas separate, double quotes protect commas ("" is a quote inside quotes). */
-std::vector<std::string>
-SplitCSVLine(const std::string & line)
-{
-  std::vector<std::string> fields;
-  std::string              field;
-  bool                     quoted = false;
-  for (std::size_t i = 0; i < line.size(); ++i)
-  {
-    const char c = line[i];
-    if (quoted)
-    {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"')
-      {
-        field += '"';
-        ++i;
-      }
-      else if (c == '"')
-      {
-        quoted = false;
-      }
-      else
-      {
-        field += c;
-      }
-    }
-    else if (c == '"')
-    {
-      quoted = true;
-    }
-    else if (c == ',')
-    {
-      fields.push_back(Trim(field));
-      field.clear();
-    }
-    else
-    {
-      field += c;
-    }
-  }
-  fields.push_back(Trim(field));
-  return fields;
-}
 
 bool
 ParseUnsigned(const std::string & text, unsigned int & value)
@@ -99,70 +37,17 @@ ParseUnsigned(const std::string & text, unsigned int & value)
 std::vector<PredictionCase>
 ReadPredictionList(const std::string & listFile)
 {
-  std::error_code ec;
-  if (!fs::is_regular_file(listFile, ec))
-  {
-    itkGenericExceptionMacro(<< "Prediction list " << listFile << " does not exist or is not a file");
-  }
-  std::ifstream in(listFile);
-  if (!in)
-  {
-    itkGenericExceptionMacro(<< "Cannot read the prediction list " << listFile);
-  }
-  const fs::path base = fs::path(listFile).parent_path();
-  auto           resolve = [&base](const std::string & path) {
-    return fs::path(path).is_absolute() ? fs::path(path).lexically_normal().string()
-                                                  : (base / path).lexically_normal().string();
-  };
   std::vector<PredictionCase> cases;
   std::map<std::string, int>  outputLines;
-  std::string                 line;
-  int                         lineNumber = 0;
-  bool                        sawHeader = false;
-  while (std::getline(in, line))
+  for (auto & entry : ReadListFile(listFile, "prediction list", "input", "output"))
   {
-    ++lineNumber;
-    if (lineNumber == 1 && line.size() >= 3 && line.compare(0, 3, "\xEF\xBB\xBF") == 0)
-    {
-      line.erase(0, 3); // UTF-8 byte order mark written by spreadsheets
-    }
-    const std::string trimmed = Trim(line);
-    if (trimmed.empty() || trimmed[0] == '#')
-    {
-      continue;
-    }
-    const std::vector<std::string> fields = SplitCSVLine(trimmed);
-    if (!sawHeader)
-    {
-      if (fields.size() != 2 || fields[0] != "input" || fields[1] != "output")
-      {
-        itkGenericExceptionMacro(<< "Prediction list " << listFile << " line " << lineNumber
-                                 << ": the header must be \"input,output\", not \"" << trimmed << "\"");
-      }
-      sawHeader = true;
-      continue;
-    }
-    if (fields.size() != 2 || fields[0].empty() || fields[1].empty())
-    {
-      itkGenericExceptionMacro(<< "Prediction list " << listFile << " line " << lineNumber
-                               << ": expected two fields \"input,output\", got \"" << trimmed << "\"");
-    }
-    PredictionCase c;
-    c.input = resolve(fields[0]);
-    c.output = resolve(fields[1]);
-    c.line = lineNumber;
-    const auto previous = outputLines.emplace(c.output, lineNumber);
+    const auto previous = outputLines.emplace(entry.second, entry.line);
     if (!previous.second)
     {
-      itkGenericExceptionMacro(<< "Prediction list " << listFile << " line " << lineNumber << ": the output "
-                               << c.output << " is already the output of line " << previous.first->second);
+      itkGenericExceptionMacro(<< "Prediction list " << listFile << " line " << entry.line << ": the output "
+                               << entry.second << " is already the output of line " << previous.first->second);
     }
-    cases.push_back(std::move(c));
-  }
-  if (cases.empty())
-  {
-    itkGenericExceptionMacro(<< "Prediction list " << listFile
-                             << " holds no case (expected a header \"input,output\" and one line per case)");
+    cases.push_back({ std::move(entry.first), std::move(entry.second), entry.line });
   }
   return cases;
 }

@@ -1,6 +1,7 @@
 #include "torchsegTrainingData.h"
 
 #include "torchsegAtomicOutput.h"
+#include "torchsegListFile.h"
 
 #include "itkImageRegionConstIterator.h"
 
@@ -18,62 +19,6 @@ namespace torchseg
 
 namespace
 {
-
-std::string
-Trim(const std::string & s)
-{
-  const auto begin = s.find_first_not_of(" \t\r\n");
-  if (begin == std::string::npos)
-  {
-    return std::string();
-  }
-  const auto end = s.find_last_not_of(" \t\r\n");
-  return s.substr(begin, end - begin + 1);
-}
-
-// Splits one CSV line into fields; double quotes protect commas, "" is a quote.
-std::vector<std::string>
-SplitCSVLine(const std::string & line)
-{
-  std::vector<std::string> fields;
-  std::string              field;
-  bool                     quoted = false;
-  for (std::size_t i = 0; i < line.size(); ++i)
-  {
-    const char c = line[i];
-    if (quoted)
-    {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"')
-      {
-        field += '"';
-        ++i;
-      }
-      else if (c == '"')
-      {
-        quoted = false;
-      }
-      else
-      {
-        field += c;
-      }
-    }
-    else if (c == '"')
-    {
-      quoted = true;
-    }
-    else if (c == ',')
-    {
-      fields.push_back(Trim(field));
-      field.clear();
-    }
-    else
-    {
-      field += c;
-    }
-  }
-  fields.push_back(Trim(field));
-  return fields;
-}
 
 // A case file name without its extension, for directory scans: "case000_ct.nii.gz" -> "case000_ct".
 bool
@@ -109,58 +54,10 @@ EndsWith(const std::string & s, const std::string & suffix)
 std::vector<CaseFiles>
 ReadCaseList(const std::string & listFile)
 {
-  std::error_code ec;
-  if (!fs::is_regular_file(listFile, ec))
-  {
-    itkGenericExceptionMacro(<< "Case list " << listFile << " does not exist or is not a file");
-  }
-  std::ifstream in(listFile);
-  if (!in)
-  {
-    itkGenericExceptionMacro(<< "Cannot read the case list " << listFile);
-  }
-  const fs::path         base = fs::path(listFile).parent_path();
   std::vector<CaseFiles> cases;
-  std::string            line;
-  int                    lineNumber = 0;
-  bool                   sawHeader = false;
-  while (std::getline(in, line))
+  for (auto & entry : ReadListFile(listFile, "case list", "image", "label"))
   {
-    ++lineNumber;
-    if (lineNumber == 1 && line.size() >= 3 && line.compare(0, 3, "\xEF\xBB\xBF") == 0)
-    {
-      line.erase(0, 3); // UTF-8 byte order mark written by spreadsheets
-    }
-    const std::string trimmed = Trim(line);
-    if (trimmed.empty() || trimmed[0] == '#')
-    {
-      continue;
-    }
-    const std::vector<std::string> fields = SplitCSVLine(trimmed);
-    if (!sawHeader)
-    {
-      if (fields.size() != 2 || fields[0] != "image" || fields[1] != "label")
-      {
-        itkGenericExceptionMacro(<< "Case list " << listFile << " line " << lineNumber
-                                 << ": the header must be \"image,label\", not \"" << trimmed << "\"");
-      }
-      sawHeader = true;
-      continue;
-    }
-    if (fields.size() != 2 || fields[0].empty() || fields[1].empty())
-    {
-      itkGenericExceptionMacro(<< "Case list " << listFile << " line " << lineNumber
-                               << ": expected two fields \"image,label\", got \"" << trimmed << "\"");
-    }
-    CaseFiles c;
-    c.image = fs::path(fields[0]).is_absolute() ? fields[0] : (base / fields[0]).lexically_normal().string();
-    c.label = fs::path(fields[1]).is_absolute() ? fields[1] : (base / fields[1]).lexically_normal().string();
-    cases.push_back(std::move(c));
-  }
-  if (cases.empty())
-  {
-    itkGenericExceptionMacro(<< "Case list " << listFile << " holds no case (expected a header \"image,label\" and one "
-                             << "line per case)");
+    cases.push_back({ std::move(entry.first), std::move(entry.second) });
   }
   return cases;
 }
