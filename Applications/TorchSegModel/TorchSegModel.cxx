@@ -139,8 +139,9 @@ PrintSummary(const torchseg::Model & model, const std::string & path, std::ostre
                               "epochsTrained",
                               "modelEpoch",
                               "modelSelection",
+                              "validationDice",
                               "bestEpoch",
-                              "validationDice" })
+                              "bestValidationDice" })
     {
       if (p.contains(key))
       {

@@ -169,7 +169,8 @@ TEST(TorchSegTrain, ModelSelectionLastKeepsTheFinalWeights)
   const std::string flags = " --trainList " + Quote(Data() / "train.csv") + TinyFlags() + " --numberOfThreads 1";
   std::string       output;
   ASSERT_EQ(RunCommand(Train() + flags + " --validationList " + Quote(Data() / "validation.csv") +
-                         " --modelSelection last --outputModel " + Quote(dir / "last.pt"),
+                         " --modelSelection last --outputModel " + Quote(dir / "last.pt") + " --logFile " +
+                         Quote(dir / "last.csv"),
                        &output),
             0)
     << output;
@@ -179,6 +180,14 @@ TEST(TorchSegTrain, ModelSelectionLastKeepsTheFinalWeights)
   const torchseg::Model unvalidated = torchseg::Model::Load((dir / "unvalidated.pt").string());
   EXPECT_EQ(last.GetMetadata().provenance.at("modelEpoch"), 3);
   EXPECT_EQ(last.GetMetadata().provenance.at("modelSelection"), "last");
+  // Its validation Dice is that of epoch 3 (the weights in the file), the best epoch's is kept beside it.
+  const nlohmann::json log = nlohmann::json::parse(ReadText(dir / "last.json"));
+  const nlohmann::json & provenance = last.GetMetadata().provenance;
+  ASSERT_EQ(log.at("epochs").size(), 3u);
+  EXPECT_EQ(provenance.at("validationDice"), log.at("epochs")[2].at("validationDice"));
+  const int best = provenance.at("bestEpoch").get<int>();
+  ASSERT_GE(best, 1);
+  EXPECT_EQ(provenance.at("bestValidationDice"), log.at("epochs")[best - 1].at("validationDice"));
   const auto a = last.GetNetwork()->named_parameters();
   const auto b = unvalidated.GetNetwork()->named_parameters();
   ASSERT_EQ(a.size(), b.size());

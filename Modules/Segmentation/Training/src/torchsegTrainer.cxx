@@ -912,15 +912,19 @@ Trainer::SaveModel(const std::string & path, int epoch) const
     return;
   }
   ModelMetadata m = m_Metadata;
-  json          dice = json::object();
-  if (m_BestEpoch > 0 && m_BestEpoch <= static_cast<int>(m_Log.size()))
-  {
-    const EpochRecord & best = m_Log[static_cast<std::size_t>(m_BestEpoch - 1)];
-    for (std::size_t c = 0; c < best.validationDice.size(); ++c)
+  // Per-class validation Dice of an epoch (1-based), an empty object when that epoch was not validated.
+  const auto diceOf = [this](int e) {
+    json dice = json::object();
+    if (e > 0 && e <= static_cast<int>(m_Log.size()))
     {
-      dice[m_Options.classes.GetLabels()[c].name] = NumberOrNull(best.validationDice[c]);
+      const EpochRecord & r = m_Log[static_cast<std::size_t>(e - 1)];
+      for (std::size_t c = 0; c < r.validationDice.size(); ++c)
+      {
+        dice[m_Options.classes.GetLabels()[c].name] = NumberOrNull(r.validationDice[c]);
+      }
     }
-  }
+    return dice;
+  };
   m.provenance = json{ { "createdBy", "TorchSegTrain" },
                        { "toolkitVersion", GetVersion() },
                        { "date", IsoDate() },
@@ -928,7 +932,8 @@ Trainer::SaveModel(const std::string & path, int epoch) const
                        { "bestEpoch", m_BestEpoch },
                        { "modelEpoch", epoch },
                        { "modelSelection", m_Options.modelSelection },
-                       { "validationDice", dice },
+                       { "validationDice", diceOf(epoch) },      // of the weights in this file
+                       { "bestValidationDice", diceOf(m_BestEpoch) }, // of bestEpoch
                        { "classWeights", m_ClassWeights },
                        { "training", TrainerOptionsToJson(m_Options) } };
   Model(m_Network, m).Save(path);

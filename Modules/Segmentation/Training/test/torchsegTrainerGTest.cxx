@@ -137,8 +137,16 @@ TEST(Trainer, LearnsTheSyntheticOrgansAndWritesModelLogAndCheckpoint)
   EXPECT_GT(m.normalization.clipHigh, 250.0);
   EXPECT_EQ(m.classes.size(), 2u);
   EXPECT_EQ(m.patchSize, (std::vector<int64_t>{ 0, 0 })); // whole slices at inference
-  EXPECT_GE(m.provenance["bestEpoch"].get<int>(), 1);
+  const int bestEpoch = m.provenance["bestEpoch"].get<int>();
+  ASSERT_GE(bestEpoch, 1);
+  ASSERT_LE(bestEpoch, 4);
+  EXPECT_EQ(m.provenance["modelEpoch"].get<int>(), bestEpoch);
   EXPECT_EQ(m.provenance["epochsTrained"].get<int>(), 4);
+  // The validation Dice recorded is that of the weights in the file (here the best epoch's).
+  const auto & bestRecord = records[static_cast<std::size_t>(bestEpoch - 1)];
+  EXPECT_DOUBLE_EQ(m.provenance["validationDice"]["liver"].get<double>(), bestRecord.validationDice[0]);
+  EXPECT_DOUBLE_EQ(m.provenance["validationDice"]["tumour"].get<double>(), bestRecord.validationDice[1]);
+  EXPECT_EQ(m.provenance["bestValidationDice"], m.provenance["validationDice"]);
 
   // The log: header and one row per epoch.
   const std::string csv = ReadText(dir / "log.csv");
