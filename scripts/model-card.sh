@@ -4,6 +4,7 @@
 #
 #   scripts/model-card.sh                       # the shipped model, 20 cases of seed 2001, in build/model-card
 #   MODEL=my.pt CASES=50 SEED=7 WORK=/tmp/card scripts/model-card.sh
+#   PREDICT_FLAGS=--tta WORK=/tmp/card-tta scripts/model-card.sh   # further TorchSegPredict flags
 #
 # The seeds of the default model's training (1001), validation (1002) and test (1003) phantoms are never used here.
 # Outputs in $WORK: cases/ (phantoms), predictions/ (labels, per-case JSON), lesions.csv, cases.csv, summary.md and
@@ -28,7 +29,10 @@ for app in TorchSegPhantom TorchSegPredict TorchSegEvaluate TorchSegRender; do
 done
 command -v jq >/dev/null || { log "jq is missing (apt-get install jq)"; exit 1; }
 [ -f "$MODEL" ] || { log "model $MODEL not found"; exit 1; }
-case $SEED in 1001 | 1002 | 1003) log "seed $SEED was used to train the default model: pick another"; exit 1 ;; esac
+case $SEED in 1001 | 1002 | 1003 | 1004)
+  log "seed $SEED made the default model's training, validation, test or post-processing cases: pick another"; exit 1 ;;
+esac
+read -r -a predict_flags <<<"${PREDICT_FLAGS:-}"
 mkdir -p "$WORK/predictions" "$WORK/pictures"
 
 if [ -f "$WORK/cases/list.csv" ] && [ "$(tail -n +2 "$WORK/cases/list.csv" | grep -c .)" -eq "$CASES" ]; then
@@ -45,7 +49,7 @@ while IFS=, read -r case ct label phase _ _ _ _ _ _ orientation _; do
   [ "$case" = case ] && continue
   prediction=$WORK/predictions/${case}_prediction.nii.gz
   start=$(date +%s%N)
-  "$BIN/TorchSegPredict" --model "$MODEL" --numberOfThreads "$THREADS" \
+  "$BIN/TorchSegPredict" --model "$MODEL" --numberOfThreads "$THREADS" "${predict_flags[@]}" \
     "$WORK/cases/$ct" "$prediction" >/dev/null
   nanoseconds=$((nanoseconds + $(date +%s%N) - start))
   "$BIN/TorchSegEvaluate" --labels 1,2 --labelNames liver,tumour --lesionLabels 2 \
@@ -77,7 +81,8 @@ done >"$WORK/lesions.csv"
 # Means: liver over every case; tumour Dice over the cases with tumour in the reference or the prediction (a
 # tumour-free case with a false-positive tumour counts 0, one where both are empty does not count); detection rate
 # pooled over all lesions of the test set.
-awk -F, -v seconds="$((nanoseconds / 1000000))e-3" -v model="$MODEL" -v cases="$CASES" -v seed="$SEED" -v min="$MIN_DIAMETER" '
+awk -F, -v seconds="$((nanoseconds / 1000000))e-3" -v model="$MODEL" -v cases="$CASES" -v seed="$SEED" -v min="$MIN_DIAMETER" \
+  -v flags="${PREDICT_FLAGS:-}" '
   NR == 1 { next }
   {
     n++; ld += $4; lh += $5; if ($4 < worstDice || n == 1) { worstDice = $4; worst = $1 }
@@ -89,7 +94,8 @@ awk -F, -v seconds="$((nanoseconds / 1000000))e-3" -v model="$MODEL" -v cases="$
     key = $3; on[key]++; ol[key] += $4; if ($6 != "absent") { ot[key] += $7; otn[key]++ }
   }
   END {
-    printf "Model `%s`, %d phantom cases of seed %d; inference %.1f s per case on average.\n\n", model, cases, seed, seconds / n
+    printf "Model `%s`%s, %d phantom cases of seed %d; inference %.1f s per case on average.\n\n", model,
+      flags == "" ? "" : " (TorchSegPredict " flags ")", cases, seed, seconds / n
     printf "| measure | value |\n|---|---|\n"
     printf "| liver mean Dice | %.4f |\n", ld / n
     printf "| liver mean HD95 | %.2f mm |\n", lh / n
