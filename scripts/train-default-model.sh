@@ -4,6 +4,7 @@
 #
 #   scripts/train-default-model.sh                 # build/ must hold the applications (scripts/test.sh builds them)
 #   TORCHSEG_BUILD_DIR=build-x THREADS=2 scripts/train-default-model.sh
+#   WORK=/tmp/run OUTPUT=/tmp/run/model.pt EPOCHS=40 SPACING=1,1,0 TRAIN_CASES=120 scripts/train-default-model.sh  # variants
 #
 # Steps (each skipped when its output is already there, so an interrupted run can be started again):
 #   1. TorchSegPhantom: training cases (seed 1001), validation cases (seed 1002), post-processing cases (seed 1004),
@@ -42,9 +43,10 @@ POSTPROCESSING_SEED=1004
 # liver 0.910 on the post-processing cases, the final epoch 0.935).
 EPOCHS=${EPOCHS:-60}
 ITERATIONS=${ITERATIONS:-100}
+SPACING=${SPACING:-1.5,1.5,0}
 TRAIN_FLAGS=(
   --architecture unet2d --width 16 --depth 5
-  --spacing 1.5,1.5,0 --sliceContext 2 --patchSize 192,192
+  --spacing "$SPACING" --sliceContext 2 --patchSize 192,192
   --batchSize 8 --foregroundFraction 0.5 --classBalanced
   --loss dicece --optimizer adamw --learningRate 0.002 --schedule poly
   --epochs "$EPOCHS" --iterationsPerEpoch "$ITERATIONS" --validationInterval 10 --modelSelection last --seed 1
