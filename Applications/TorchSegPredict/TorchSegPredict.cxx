@@ -435,51 +435,15 @@ PredictListedCases(const torchseg::cli::ParsedArguments & args, torchseg::cli::A
   }
 }
 
-/** With --inputList, INPUT and OUTPUT are not given, but the shared parser requires every positional argument: two
- * empty ones stand for them (the body tells them from real ones, which cannot be empty). */
-std::vector<char *>
-ArgumentsForTheParser(int argc, char * argv[], const torchseg::cli::Application & application)
-{
-  static char                    empty[] = "";
-  std::vector<char *>            result(argv, argv + argc);
-  const std::vector<std::string> arguments(argv + 1, argv + argc);
-  const bool                     usesList = std::any_of(arguments.begin(), arguments.end(), [](const std::string & a) {
-    return a == "--inputList" || a.rfind("--inputList=", 0) == 0;
-  });
-  if (usesList)
-  {
-    try
-    {
-      application.Parse(arguments);
-    }
-    catch (const torchseg::cli::UsageError &)
-    {
-      auto completed = arguments;
-      completed.insert(completed.end(), { "", "" });
-      try
-      {
-        application.Parse(completed);
-        result.insert(result.end(), { empty, empty });
-      }
-      catch (const std::exception &)
-      {
-        // The original command line's error is the one to report.
-      }
-    }
-  }
-  result.push_back(nullptr);
-  return result;
-}
-
 } // namespace
 
 int
 main(int argc, char * argv[])
 {
   torchseg::cli::Application application(TorchSegPredictXMLDescription, "TorchSegPredict");
-  std::vector<char *>        arguments = ArgumentsForTheParser(argc, argv, application);
-  return application.Run(static_cast<int>(arguments.size()) - 1,
-                         arguments.data(),
+  application.SetPositionalArgumentsReplacedBy("inputList");
+  return application.Run(argc,
+                         argv,
                          [](const torchseg::cli::ParsedArguments & args, torchseg::cli::Application & app) {
                            CheckSettings(args);
                            if (!args.GetString("inputList").empty())

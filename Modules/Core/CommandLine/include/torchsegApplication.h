@@ -103,6 +103,12 @@ public:
   int
   Run(int argc, char ** argv, const Body & body);
 
+  /** The positional arguments (e.g. INPUT OUTPUT) may be left out when the parameter \a name (e.g. "inputList", a
+   * list of cases that replaces them) is given; the body then finds them empty. Other missing positional arguments
+   * stay errors. */
+  void
+  SetPositionalArgumentsReplacedBy(const std::string & name);
+
   /** Parses a command line (without argv[0]); throws UsageError. Public for tests. */
   ParsedArguments
   Parse(const std::vector<std::string> & arguments) const;
@@ -159,6 +165,7 @@ private:
   ModuleDescription                                m_Description;
   ProgressReporter                                 m_Progress;
   int                                              m_NumberOfThreads = 1;
+  std::string                                      m_PositionalReplacement;
   bool                                             m_SlicerMode = false;
   std::vector<std::pair<std::string, std::string>> m_ReturnValues;
 };

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <stdexcept>
 #include <unistd.h>
 
 namespace torchseg
@@ -396,11 +397,12 @@ Application::Parse(const std::vector<std::string> & arguments) const
 
   const auto  slots = m_Description.GetPositionalParameters();
   std::size_t next = 0;
+  const bool  replaced = !m_PositionalReplacement.empty() && parsed.IsSet(m_PositionalReplacement);
   for (const ParameterDescription * p : slots)
   {
     if (next >= positional.size())
     {
-      if (p->defaultValue.empty())
+      if (p->defaultValue.empty() && !replaced)
       {
         throw UsageError("missing argument " + p->name + (p->description.empty() ? "" : " (" + p->label + ")"));
       }
@@ -427,6 +429,16 @@ Application::Parse(const std::vector<std::string> & arguments) const
   return parsed;
 }
 
+void
+Application::SetPositionalArgumentsReplacedBy(const std::string & name)
+{
+  if (!m_Description.FindByName(name))
+  {
+    throw std::logic_error(m_Name + ": no parameter " + name + " can replace the positional arguments");
+  }
+  m_PositionalReplacement = name;
+}
+
 std::string
 Application::GetUsage() const
 {
@@ -437,6 +449,12 @@ Application::GetUsage() const
   {
     out << " " << (p->defaultValue.empty() ? "" : "[") << p->name << (p->multiple ? "..." : "")
         << (p->defaultValue.empty() ? "" : "]");
+  }
+  if (!m_PositionalReplacement.empty())
+  {
+    const ParameterDescription * r = m_Description.FindByName(m_PositionalReplacement);
+    out << "\n       " << m_Name << " [options] " << (r->longFlag.empty() ? r->name : "--" + r->longFlag) << " <"
+        << r->tag << ">";
   }
   out << "\n";
   for (const auto & group : m_Description.groups)

@@ -4,6 +4,7 @@
 #include "gtest/gtest.h"
 
 #include <fstream>
+#include <stdexcept>
 #include <sstream>
 
 #include "TorchSegCommandLineTestXML.h"
@@ -148,4 +149,30 @@ TEST(ProgressReporter, WritesSlicerTags)
   EXPECT_NE(text.find("<filter-progress>0.5</filter-progress>"), std::string::npos);
   EXPECT_EQ(text.find("0.501"), std::string::npos);
   EXPECT_NE(text.find("<filter-end>"), std::string::npos);
+}
+
+TEST(Application, PositionalArgumentsCanBeReplacedByAParameter)
+{
+  // As TorchSegPredict's --inputList replaces INPUT OUTPUT: only when that parameter is given may they be left out.
+  Application app = MakeApplication();
+  EXPECT_THROW(app.Parse({ "--loss", "ce" }), UsageError);
+  EXPECT_THROW(app.SetPositionalArgumentsReplacedBy("inputList"), std::logic_error); // not a parameter of the XML
+  app.SetPositionalArgumentsReplacedBy("loss");
+  const auto parsed = app.Parse({ "--loss", "ce" });
+  EXPECT_EQ(parsed.GetString("loss"), "ce");
+  EXPECT_EQ(parsed.GetString("reference"), "");
+  EXPECT_FALSE(parsed.IsSet("predictions"));
+  try
+  {
+    app.Parse({ "--epochs", "3" });
+    ADD_FAILURE() << "positional arguments are still required without --loss";
+  }
+  catch (const UsageError & e)
+  {
+    EXPECT_NE(std::string(e.what()).find("missing argument reference"), std::string::npos) << e.what();
+  }
+  // Given anyway, they are parsed as usual (the application decides whether both may be used).
+  EXPECT_EQ(app.Parse({ "--loss", "ce", "r", "p" }).GetString("reference"), "r");
+  EXPECT_NE(app.GetUsage().find("TestApp [options] --loss <string-enumeration>"), std::string::npos)
+    << app.GetUsage();
 }
