@@ -153,12 +153,20 @@ PrintSummary(const torchseg::Model & model, const std::string & path, std::ostre
   }
 }
 
-/** The metadata with the --postProcessing value in place, checked as a model file's metadata is. */
+/** The metadata with the --postProcessing and --patchSize values in place, checked as a model file's metadata is. */
 torchseg::ModelMetadata
-WithPostProcessing(const torchseg::ModelMetadata & metadata, const std::string & text, const std::string & path)
+WithChanges(const torchseg::ModelMetadata & metadata, const torchseg::cli::ParsedArguments & args,
+            const std::string & path)
 {
   json j = metadata;
-  if (text == "none")
+  if (args.IsSet("patchSize"))
+  {
+    j["patchSize"] = args.GetIntVector("patchSize");
+  }
+  if (!args.IsSet("postProcessing"))
+  {
+  }
+  else if (const std::string text = args.GetString("postProcessing"); text == "none")
   {
     j.erase("postProcessing");
   }
@@ -181,7 +189,7 @@ WithPostProcessing(const torchseg::ModelMetadata & metadata, const std::string &
   }
   try
   {
-    return torchseg::ParseModelMetadata(j, "--postProcessing for " + path);
+    return torchseg::ParseModelMetadata(j, "the changed metadata of " + path);
   }
   catch (const itk::ExceptionObject & e)
   {
@@ -197,12 +205,13 @@ main(int argc, char * argv[])
   torchseg::cli::Application application(TorchSegModelXMLDescription, "TorchSegModel");
   return application.Run(argc, argv, [](const torchseg::cli::ParsedArguments & args, torchseg::cli::Application &) {
     const std::string path = args.Require("model");
-    const bool        change = args.IsSet("postProcessing");
+    const bool        change = args.IsSet("postProcessing") || args.IsSet("patchSize");
     const std::string outputPath = args.GetString("outputModel");
     if (change != !outputPath.empty())
     {
-      throw UsageError(change ? "--postProcessing needs --outputModel (the copy to write)"
-                              : "--outputModel needs --postProcessing (the change to make)");
+      throw UsageError(change ? std::string(args.IsSet("postProcessing") ? "--postProcessing" : "--patchSize") +
+                                  " needs --outputModel (the copy to write)"
+                              : "--outputModel needs --postProcessing or --patchSize (the change to make)");
     }
     std::error_code ec;
     if (change)
@@ -228,11 +237,9 @@ main(int argc, char * argv[])
       if (model.IsTorchScript())
       {
         throw UsageError(path + " is a TorchScript model: its metadata lives in its metadata.json (extra file or "
-                                "sidecar); add \"postProcessing\" there (inside the \"torchseg\" object for MONAI "
-                                "metadata)");
+                                "sidecar); change it there (inside the \"torchseg\" object for MONAI metadata)");
       }
-      torchseg::ModelMetadata metadata =
-        WithPostProcessing(model.GetMetadata(), args.GetString("postProcessing"), path);
+      torchseg::ModelMetadata metadata = WithChanges(model.GetMetadata(), args, path);
       model = torchseg::Model(model.GetNetwork(), metadata);
       model.Save(outputPath);
     }

@@ -176,6 +176,45 @@ TEST(TorchSegModel, WritesACopyThatRecommendsPostProcessingWithTheSameWeights)
   EXPECT_FALSE(torchseg::Model::Load((dir / "cleaned.pt").string()).GetMetadata().postProcessing.has_value());
 }
 
+TEST(TorchSegModel, WritesACopyWithAnotherInferencePatch)
+{
+  // The tiny model records 192 x 192 (sliding window); 0,0 makes it run whole slices, and back.
+  const auto  dir = OutputPath("patch");
+  const auto  model = TinyModel(dir);
+  std::string output;
+  ASSERT_EQ(RunCommand(ModelApp() + " --patchSize 0,0 --outputModel " + Quote(dir / "whole.pt") + " " + Quote(model),
+                       &output),
+            0)
+    << output;
+  EXPECT_NE(output.find("Patch:          whole slice"), std::string::npos) << output;
+  const auto whole = torchseg::Model::Load((dir / "whole.pt").string());
+  EXPECT_EQ(whole.GetMetadata().patchSize, (std::vector<int64_t>{ 0, 0 }));
+  ASSERT_EQ(RunCommand(ModelApp() + " --patchSize 160,128 --postProcessing '{\"removeTumourOutsideOrgan\":true}'"
+                                    " --outputModel " + Quote(dir / "window.pt") + " " + Quote(dir / "whole.pt"),
+                       &output),
+            0)
+    << output;
+  const auto window = torchseg::Model::Load((dir / "window.pt").string());
+  EXPECT_EQ(window.GetMetadata().patchSize, (std::vector<int64_t>{ 160, 128 }));
+  ASSERT_TRUE(window.GetMetadata().postProcessing.has_value());
+  EXPECT_TRUE(window.GetMetadata().postProcessing->removeTumourOutsideOrgan);
+  // Everything else as in the input.
+  json a = json(window.GetMetadata());
+  json b = json(torchseg::Model::Load(model.string()).GetMetadata());
+  a.erase("postProcessing");
+  a.erase("patchSize");
+  b.erase("patchSize");
+  EXPECT_EQ(a, b);
+  ExpectFailure("--patchSize 0,0 " + Quote(model), 2, "--patchSize needs --outputModel");
+  ExpectFailure("--patchSize 64,64,64 --outputModel " + Quote(dir / "bad.pt") + " " + Quote(model),
+                2,
+                "patchSize has 3 entries for a 2D network");
+  ExpectFailure("--patchSize -1,64 --outputModel " + Quote(dir / "bad.pt") + " " + Quote(model),
+                2,
+                "patchSize entry -1 is invalid");
+  EXPECT_FALSE(fs::exists(dir / "bad.pt"));
+}
+
 TEST(TorchSegModel, BadInputsFailWithOneLineAndWriteNothing)
 {
   const auto dir = OutputPath("bad");
@@ -187,7 +226,7 @@ TEST(TorchSegModel, BadInputsFailWithOneLineAndWriteNothing)
   }
   ExpectFailure(Quote(dir / "text.pt"), 1, "text.pt");
   ExpectFailure("--postProcessing '{}' " + Quote(model), 2, "--postProcessing needs --outputModel");
-  ExpectFailure("--outputModel " + out + " " + Quote(model), 2, "--outputModel needs --postProcessing");
+  ExpectFailure("--outputModel " + out + " " + Quote(model), 2, "--outputModel needs --postProcessing or --patchSize");
   ExpectFailure("--postProcessing '{nope' --outputModel " + out + " " + Quote(model), 2, "is not JSON");
   ExpectFailure("--postProcessing '[1]' --outputModel " + out + " " + Quote(model), 2, "is not a JSON object");
   ExpectFailure(
