@@ -163,14 +163,12 @@ WithChanges(const torchseg::ModelMetadata & metadata, const torchseg::cli::Parse
   {
     j["patchSize"] = args.GetIntVector("patchSize");
   }
-  if (!args.IsSet("postProcessing"))
-  {
-  }
-  else if (const std::string text = args.GetString("postProcessing"); text == "none")
+  const std::string text = args.GetString("postProcessing");
+  if (text == "none")
   {
     j.erase("postProcessing");
   }
-  else
+  else if (args.IsSet("postProcessing"))
   {
     json value;
     try

@@ -442,20 +442,18 @@ main(int argc, char * argv[])
 {
   torchseg::cli::Application application(TorchSegPredictXMLDescription, "TorchSegPredict");
   application.SetPositionalArgumentsReplacedBy("inputList");
-  return application.Run(argc,
-                         argv,
-                         [](const torchseg::cli::ParsedArguments & args, torchseg::cli::Application & app) {
-                           CheckSettings(args);
-                           if (!args.GetString("inputList").empty())
-                           {
-                             PredictListedCases(args, app);
-                             return;
-                           }
-                           if (args.IsSet("shard") || args.GetBool("overwrite"))
-                           {
-                             throw torchseg::cli::UsageError(
-                               std::string(args.IsSet("shard") ? "--shard" : "--overwrite") + " needs --inputList");
-                           }
-                           PredictSingleCase(args, app);
-                         });
+  return application.Run(argc, argv, [](const torchseg::cli::ParsedArguments & args, torchseg::cli::Application & app) {
+    CheckSettings(args);
+    if (!args.GetString("inputList").empty())
+    {
+      PredictListedCases(args, app);
+      return;
+    }
+    if (args.IsSet("shard") || args.GetBool("overwrite"))
+    {
+      throw torchseg::cli::UsageError(std::string(args.IsSet("shard") ? "--shard" : "--overwrite") +
+                                      " needs --inputList");
+    }
+    PredictSingleCase(args, app);
+  });
 }

@@ -182,15 +182,17 @@ TEST(TorchSegModel, WritesACopyWithAnotherInferencePatch)
   const auto  dir = OutputPath("patch");
   const auto  model = TinyModel(dir);
   std::string output;
-  ASSERT_EQ(RunCommand(ModelApp() + " --patchSize 0,0 --outputModel " + Quote(dir / "whole.pt") + " " + Quote(model),
-                       &output),
-            0)
+  ASSERT_EQ(
+    RunCommand(ModelApp() + " --patchSize 0,0 --outputModel " + Quote(dir / "whole.pt") + " " + Quote(model), &output),
+    0)
     << output;
   EXPECT_NE(output.find("Patch:          whole slice"), std::string::npos) << output;
   const auto whole = torchseg::Model::Load((dir / "whole.pt").string());
   EXPECT_EQ(whole.GetMetadata().patchSize, (std::vector<int64_t>{ 0, 0 }));
-  ASSERT_EQ(RunCommand(ModelApp() + " --patchSize 160,128 --postProcessing '{\"removeTumourOutsideOrgan\":true}'"
-                                    " --outputModel " + Quote(dir / "window.pt") + " " + Quote(dir / "whole.pt"),
+  ASSERT_EQ(RunCommand(ModelApp() +
+                         " --patchSize 160,128 --postProcessing '{\"removeTumourOutsideOrgan\":true}'"
+                         " --outputModel " +
+                         Quote(dir / "window.pt") + " " + Quote(dir / "whole.pt"),
                        &output),
             0)
     << output;

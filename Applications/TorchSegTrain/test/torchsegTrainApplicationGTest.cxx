@@ -181,7 +181,7 @@ TEST(TorchSegTrain, ModelSelectionLastKeepsTheFinalWeights)
   EXPECT_EQ(last.GetMetadata().provenance.at("modelEpoch"), 3);
   EXPECT_EQ(last.GetMetadata().provenance.at("modelSelection"), "last");
   // Its validation Dice is that of epoch 3 (the weights in the file), the best epoch's is kept beside it.
-  const nlohmann::json log = nlohmann::json::parse(ReadText(dir / "last.json"));
+  const nlohmann::json   log = nlohmann::json::parse(ReadText(dir / "last.json"));
   const nlohmann::json & provenance = last.GetMetadata().provenance;
   ASSERT_EQ(log.at("epochs").size(), 3u);
   EXPECT_EQ(provenance.at("validationDice"), log.at("epochs")[2].at("validationDice"));

@@ -1,5 +1,7 @@
 #include "torchsegModuleDescription.h"
 
+#include "torchsegText.h"
+
 #include "itkMacro.h"
 
 #include <tinyxml2.h>
@@ -14,18 +16,6 @@ namespace cli
 
 namespace
 {
-
-std::string
-Trim(const std::string & s)
-{
-  const auto begin = s.find_first_not_of(" \t\r\n");
-  if (begin == std::string::npos)
-  {
-    return std::string();
-  }
-  const auto end = s.find_last_not_of(" \t\r\n");
-  return s.substr(begin, end - begin + 1);
-}
 
 std::string
 ChildText(const tinyxml2::XMLElement * parent, const char * name)

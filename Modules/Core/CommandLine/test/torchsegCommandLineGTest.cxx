@@ -173,6 +173,5 @@ TEST(Application, PositionalArgumentsCanBeReplacedByAParameter)
   }
   // Given anyway, they are parsed as usual (the application decides whether both may be used).
   EXPECT_EQ(app.Parse({ "--loss", "ce", "r", "p" }).GetString("reference"), "r");
-  EXPECT_NE(app.GetUsage().find("TestApp [options] --loss <string-enumeration>"), std::string::npos)
-    << app.GetUsage();
+  EXPECT_NE(app.GetUsage().find("TestApp [options] --loss <string-enumeration>"), std::string::npos) << app.GetUsage();
 }

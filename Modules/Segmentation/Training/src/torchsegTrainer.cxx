@@ -932,7 +932,7 @@ Trainer::SaveModel(const std::string & path, int epoch) const
                        { "bestEpoch", m_BestEpoch },
                        { "modelEpoch", epoch },
                        { "modelSelection", m_Options.modelSelection },
-                       { "validationDice", diceOf(epoch) },      // of the weights in this file
+                       { "validationDice", diceOf(epoch) },           // of the weights in this file
                        { "bestValidationDice", diceOf(m_BestEpoch) }, // of bestEpoch
                        { "classWeights", m_ClassWeights },
                        { "training", TrainerOptionsToJson(m_Options) } };

@@ -1,5 +1,7 @@
 #include "torchsegTrainingCurvePlotter.h"
 
+#include "torchsegText.h"
+
 #include "itkMacro.h"
 
 #include <algorithm>
@@ -16,35 +18,6 @@ namespace
 {
 
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-std::string
-Trim(const std::string & text)
-{
-  const auto first = text.find_first_not_of(" \t\r\n\"");
-  if (first == std::string::npos)
-  {
-    return std::string();
-  }
-  const auto last = text.find_last_not_of(" \t\r\n\"");
-  return text.substr(first, last - first + 1);
-}
-
-std::vector<std::string>
-SplitCSV(const std::string & line)
-{
-  std::vector<std::string> fields;
-  std::stringstream        stream(line);
-  std::string              field;
-  while (std::getline(stream, field, ','))
-  {
-    fields.push_back(Trim(field));
-  }
-  if (!line.empty() && line.back() == ',')
-  {
-    fields.emplace_back();
-  }
-  return fields;
-}
 
 bool
 ParseValue(const std::string & text, double & value)
@@ -178,7 +151,7 @@ ReadTrainingLog(const std::string & path)
   {
     itkGenericExceptionMacro(<< "The training log " << path << " is empty");
   }
-  const std::vector<std::string>     header = SplitCSV(line);
+  const std::vector<std::string>     header = SplitCSVLine(line);
   std::map<std::string, std::size_t> column;
   for (std::size_t i = 0; i < header.size(); ++i)
   {
@@ -224,7 +197,7 @@ ReadTrainingLog(const std::string & path)
     {
       continue;
     }
-    const std::vector<std::string> fields = SplitCSV(line);
+    const std::vector<std::string> fields = SplitCSVLine(line);
     log.epoch.push_back(field(fields, "epoch", lineNumber));
     log.trainLoss.push_back(field(fields, "trainLoss", lineNumber));
     log.learningRate.push_back(field(fields, "learningRate", lineNumber));
