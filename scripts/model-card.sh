@@ -7,7 +7,8 @@
 #   PREDICT_FLAGS=--tta WORK=/tmp/card-tta scripts/model-card.sh   # further TorchSegPredict flags
 #
 # The seeds of the default model's training (1001), validation (1002) and test (1003) phantoms are never used here.
-# Outputs in $WORK: cases/ (phantoms), predictions/ (labels, per-case JSON), lesions.csv, cases.csv, summary.md and
+# Outputs in $WORK: cases/ (phantoms, their tumour table), predictions/ (labels, per-case JSON), lesions.csv,
+# lesion-kinds.csv (every reference lesion with its phantom tumour's kind and contrast), cases.csv, summary.md and
 # pictures/ (comparison views of the worst liver case and of every missed tumour of at least 10 mm).
 set -euo pipefail
 
@@ -35,12 +36,14 @@ esac
 read -r -a predict_flags <<<"${PREDICT_FLAGS:-}"
 mkdir -p "$WORK/predictions" "$WORK/pictures"
 
-if [ -f "$WORK/cases/list.csv" ] && [ "$(tail -n +2 "$WORK/cases/list.csv" | grep -c .)" -eq "$CASES" ]; then
+if [ -f "$WORK/cases/list.csv" ] && [ -f "$WORK/cases/tumours.csv" ] &&
+  [ "$(tail -n +2 "$WORK/cases/list.csv" | grep -c .)" -eq "$CASES" ]; then
   log "$CASES phantom case(s) already in $WORK/cases"
 else
   log "generating $CASES phantom case(s) (seed $SEED)"
   "$BIN/TorchSegPhantom" --outputDirectory "$WORK/cases" --cases "$CASES" --seed "$SEED" --size "$SIZE" \
-    --listFile "$WORK/cases/list.csv" --summaryFile "$WORK/cases/summary.csv" --numberOfThreads "$THREADS" >/dev/null
+    --listFile "$WORK/cases/list.csv" --summaryFile "$WORK/cases/summary.csv" --tumourFile "$WORK/cases/tumours.csv" \
+    --numberOfThreads "$THREADS" >/dev/null
 fi
 
 log "segmenting and evaluating with $MODEL"
@@ -111,6 +114,42 @@ awk -F, -v seconds="$((nanoseconds / 1000000))e-3" -v model="$MODEL" -v cases="$
     for (k in on) printf "| orientation %s | %d | %.4f | %s |\n", k, on[k], ol[k] / on[k], otn[k] ? sprintf("%.4f (%d)", ot[k] / otn[k], otn[k]) : "-"
     print worst > "/dev/stderr"
   }' "$WORK/cases.csv" 2>"$WORK/worst.txt" >"$WORK/summary.md"
+
+# What the missed tumours are: every reference lesion joined with the phantom tumour whose centre is nearest to its
+# centroid (same case), for its kind and its contrast to the liver relative to the image noise.
+awk -F, -v min="$MIN_DIAMETER" '
+  FILENAME ~ /tumours.csv$/ { if (FNR > 1) { n[$1]++; k = $1 SUBSEP n[$1]; kind[k] = $3; x[k] = $5; y[k] = $6; z[k] = $7
+      contrast[k] = $12; rim[k] = $13; noise[k] = $14 } next }
+  FILENAME ~ /cases.csv$/ { phase[$1] = $2; next }
+  FNR == 1 { for (i = 1; i <= NF; ++i) col[$i] = i
+    print "case,phase,lesion,diameterMm,aboveMinimum,detected,dice,kind,contrastHU,rimContrastHU,noiseHU,contrastToNoise,distanceMm"
+    next }
+  $col["kind"] == "reference" {
+    c = $1; best = -1; bestDistance = 1e30
+    for (t = 1; t <= n[c]; ++t) {
+      k = c SUBSEP t
+      d = ($col["centroidX"] - x[k]) ^ 2 + ($col["centroidY"] - y[k]) ^ 2 + ($col["centroidZ"] - z[k]) ^ 2
+      if (d < bestDistance) { bestDistance = d; best = t }
+    }
+    k = c SUBSEP best
+    ratio = noise[k] > 0 ? (contrast[k] < 0 ? -contrast[k] : contrast[k]) / noise[k] : 0
+    printf "%s,%s,%s,%.1f,%d,%d,%s,%s,%.1f,%.1f,%.1f,%.2f,%.1f\n", c, phase[c], $col["id"], $col["equivalentDiameterMm"],
+      ($col["equivalentDiameterMm"] >= min), ($col["detected"] == 1), $col["dice"], (best > 0 ? kind[k] : "unknown"),
+      contrast[k], rim[k], noise[k], ratio, sqrt(bestDistance)
+  }' "$WORK/cases/tumours.csv" "$WORK/cases.csv" "$WORK/lesions.csv" >"$WORK/lesion-kinds.csv"
+awk -F, -v min="$MIN_DIAMETER" '
+  NR == 1 || $5 != 1 { next }
+  {
+    g = "kind " $8; n[g]++; d[g] += $6
+    g = "phase " $2; n[g]++; d[g] += $6
+    r = $12; g = r < 0.5 ? "contrast/noise < 0.5" : r < 1 ? "contrast/noise 0.5-1" : r < 2 ? "contrast/noise 1-2" : "contrast/noise >= 2"
+    n[g]++; d[g] += $6
+  }
+  END {
+    printf "\n| tumours >= %g mm, by | lesions | detected |\n|---|---|---|\n", min
+    fflush()
+    for (g in n) printf "| %s | %d | %d (%.0f %%) |\n", g, n[g], d[g], 100 * d[g] / n[g] | "sort"
+  }' "$WORK/lesion-kinds.csv" >>"$WORK/summary.md"
 
 # Pictures: the worst liver case, and every missed tumour of at least the minimum diameter (views centred on it).
 render() { # case picture-name [focus-point]

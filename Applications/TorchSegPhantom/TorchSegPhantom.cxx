@@ -167,7 +167,7 @@ main(int argc, char * argv[])
 
     OutputDirectory directory(directoryText);
     // List and summary files are checked before the work and written after it.
-    std::unique_ptr<torchseg::AtomicOutput> listFile, summaryFile;
+    std::unique_ptr<torchseg::AtomicOutput> listFile, summaryFile, tumourFile;
     if (args.IsSet("listFile"))
     {
       listFile = std::make_unique<torchseg::AtomicOutput>(args.GetString("listFile"));
@@ -176,11 +176,17 @@ main(int argc, char * argv[])
     {
       summaryFile = std::make_unique<torchseg::AtomicOutput>(args.GetString("summaryFile"));
     }
+    if (args.IsSet("tumourFile"))
+    {
+      tumourFile = std::make_unique<torchseg::AtomicOutput>(args.GetString("tumourFile"));
+    }
 
-    std::ostringstream list, summary, report;
+    std::ostringstream list, summary, tumourTable, report;
     list << "image,label\n";
     summary << "case,ct,label,phase,sizeX,sizeY,sizeZ,spacingX,spacingY,spacingZ,orientation,tumours,"
                "tumourDiametersMm,liverVolumeMl,tumourVolumeMl,noiseHU\n";
+    tumourTable << "case,tumour,kind,diameterMm,centerX,centerY,centerZ,centerInImage,coreHU,rimHU,liverHU,contrastHU,"
+                   "rimContrastHU,noiseHU\n";
     const fs::path listDirectory = listFile ? fs::absolute(listFile->GetTargetPath()).parent_path() : fs::path();
     const torchseg::LabelTable labels = torchseg::LabelTable::LiverTumour();
 
@@ -241,6 +247,20 @@ main(int argc, char * argv[])
       {
         diameters << (t ? ";" : "") << std::round(20.0 * p.tumours[t].radius) / 10.0;
       }
+      const double liverHU = p.tissueHU[static_cast<unsigned int>(torchseg::PhantomTissue::Liver)];
+      for (std::size_t t = 0; t < p.tumours.size(); ++t)
+      {
+        const torchseg::PhantomTumour & tumour = p.tumours[t];
+        const auto                      centre = torchseg::GetTumourWorldCentre(p, tumour);
+        itk::Point<double, 3>           point;
+        std::copy(centre.begin(), centre.end(), point.Begin());
+        itk::ContinuousIndex<double, 3> index;
+        const bool inImage = source->GetLabelOutput()->TransformPhysicalPointToContinuousIndex(point, index);
+        tumourTable << name << ',' << t + 1 << ',' << torchseg::ToString(tumour.kind) << ',' << 2.0 * tumour.radius
+                    << ',' << centre[0] << ',' << centre[1] << ',' << centre[2] << ',' << inImage << ',' << tumour.coreHU << ','
+                    << tumour.rimHU << ',' << liverHU << ',' << tumour.coreHU - liverHU << ','
+                    << tumour.rimHU - liverHU << ',' << p.scanner.noiseSigma << '\n';
+      }
       summary << name << ',' << ctPath.filename().string() << ',' << labelPath.filename().string() << ','
               << torchseg::ToString(p.phase) << ',' << g.size[0] << ',' << g.size[1] << ',' << g.size[2] << ','
               << g.spacing[0] << ',' << g.spacing[1] << ',' << g.spacing[2] << ',' << torchseg::ToString(g.orientation)
@@ -266,6 +286,11 @@ main(int argc, char * argv[])
     {
       WriteText(*summaryFile, summary.str());
       summaryFile->Commit();
+    }
+    if (tumourFile)
+    {
+      WriteText(*tumourFile, tumourTable.str());
+      tumourFile->Commit();
     }
     directory.Keep();
     app.SetReturnValue("casesWritten", std::to_string(cases));

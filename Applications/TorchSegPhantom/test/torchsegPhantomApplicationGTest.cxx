@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <algorithm>
 #include <set>
 #include <sstream>
 
@@ -242,6 +243,67 @@ TEST(TorchSegPhantomApplication, CasesCanBeGeneratedInParts)
   EXPECT_NE(table.find("\ncase002,case002_ct.nii.gz,case002_label.nii.gz,"), std::string::npos) << table;
 }
 
+TEST(TorchSegPhantomApplication, TumourFileLocatesEveryTumourOfTheLibrarysCases)
+{
+  const fs::path dir = OutputPath("tumours");
+  const fs::path table = OutputPath("tumours.csv");
+  constexpr int  cases = 4, seed = 21;
+  ASSERT_EQ(RunPhantom("--outputDirectory " + dir.string() + " --cases 4 --seed 21 --size 128 --tumourFile " +
+                       table.string()),
+            0);
+  std::istringstream lines(ReadText(table));
+  std::string        line;
+  ASSERT_TRUE(std::getline(lines, line));
+  EXPECT_EQ(line, "case,tumour,kind,diameterMm,centerX,centerY,centerZ,centerInImage,coreHU,rimHU,liverHU,contrastHU,"
+                  "rimContrastHU,noiseHU");
+  std::size_t rows = 0, checkedInside = 0;
+  for (int c = 0; c < cases; ++c)
+  {
+    auto       source = Library(seed, c, 128, 0);
+    const auto & p = source->GetParameters();
+    const auto   label = source->GetLabelOutput();
+    const double liverHU = p.tissueHU[static_cast<unsigned int>(torchseg::PhantomTissue::Liver)];
+    for (std::size_t t = 0; t < p.tumours.size(); ++t, ++rows)
+    {
+      ASSERT_TRUE(std::getline(lines, line)) << "row of tumour " << t + 1 << " of case " << c;
+      std::vector<std::string> f;
+      std::istringstream       fields(line);
+      for (std::string field; std::getline(fields, field, ',');)
+      {
+        f.push_back(field);
+      }
+      ASSERT_EQ(f.size(), 14u) << line;
+      EXPECT_EQ(f[0], "case00" + std::to_string(c));
+      EXPECT_EQ(f[1], std::to_string(t + 1));
+      EXPECT_EQ(f[2], torchseg::ToString(p.tumours[t].kind));
+      EXPECT_NEAR(std::stod(f[3]), 2.0 * p.tumours[t].radius, 1e-3);
+      const auto centre = torchseg::GetTumourWorldCentre(p, p.tumours[t]);
+      itk::Point<double, 3> point;
+      for (int k = 0; k < 3; ++k)
+      {
+        EXPECT_NEAR(std::stod(f[4 + k]), centre[k], 1e-3) << line;
+        point[k] = centre[k];
+      }
+      EXPECT_NEAR(std::stod(f[11]), std::stod(f[8]) - std::stod(f[10]), 1e-3) << line;
+      EXPECT_NEAR(std::stod(f[10]), liverHU, 1e-3) << line;
+      EXPECT_NEAR(std::stod(f[13]), p.scanner.noiseSigma, 1e-3) << line;
+      // The centre is in world coordinates: the label there is tumour (for tumours several voxels wide).
+      itk::Index<3> index;
+      const bool    inside = label->TransformPhysicalPointToIndex(point, index);
+      EXPECT_EQ(f[7], inside ? "1" : "0") << line;
+      const double voxel = std::max({ label->GetSpacing()[0], label->GetSpacing()[1], label->GetSpacing()[2] });
+      if (inside && p.tumours[t].radius > 2.0 * voxel)
+      {
+        EXPECT_EQ(label->GetPixel(index), 2) << line;
+        ++checkedInside;
+      }
+    }
+  }
+  EXPECT_FALSE(std::getline(lines, line)) << "extra row " << line;
+  EXPECT_GE(rows, 3u) << "the seed should give several tumours";
+  EXPECT_GE(checkedInside, 2u);
+}
+
 TEST(TorchSegPhantomApplication, BadArgumentsFailWithOneLineAndNoOutput)
 {
   const fs::path dir = OutputPath("bad");
@@ -266,6 +328,7 @@ TEST(TorchSegPhantomApplication, BadArgumentsFailWithOneLineAndNoOutput)
     { "--outputDirectory " + (dir / "missing" / "deeper").string() + small, (dir / "missing").string(), false },
     { "--outputDirectory " + file.string() + small, file.string(), false },
     { d + " --listFile " + (dir / "nowhere" / "list.csv").string() + small, (dir / "nowhere").string(), false },
+    { d + " --tumourFile " + (dir / "nowhere" / "tumours.csv").string() + small, (dir / "nowhere").string(), false },
   };
   for (const Case & c : cases)
   {

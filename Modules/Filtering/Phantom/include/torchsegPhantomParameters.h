@@ -238,6 +238,10 @@ struct PhantomSamplingOptions
 PhantomParameters
 SamplePhantomParameters(uint64_t seed, uint64_t caseIndex, const PhantomSamplingOptions & options = {});
 
+/** World (LPS, mm) position of a tumour's centre (its centre is kept in the anatomy frame of \a parameters). */
+std::array<double, 3>
+GetTumourWorldCentre(const PhantomParameters & parameters, const PhantomTumour & tumour);
+
 /** The HU of every tissue at the middle of its range for \a phase, for hand-built parameters. */
 std::array<float, NumberOfPhantomTissues>
 GetTypicalTissueHU(ContrastPhase phase);

@@ -260,6 +260,13 @@ GetTypicalTissueHU(ContrastPhase phase)
   return hu;
 }
 
+std::array<double, 3>
+GetTumourWorldCentre(const PhantomParameters & parameters, const PhantomTumour & tumour)
+{
+  const auto & a = parameters.geometry.anatomyOrigin;
+  return { a[0] + tumour.center[0], a[1] + tumour.center[1], a[2] + tumour.center[2] };
+}
+
 std::pair<double, double>
 GetTypicalTumourHU(TumourKind kind, ContrastPhase phase, double liverHU)
 {

@@ -189,14 +189,6 @@ CaseWithTumour(uint64_t seed, ContrastPhase phase, const PhantomTumour & tumour)
   return placed;
 }
 
-std::array<double, 3>
-WorldCentre(const PhantomParameters & p, const PhantomTumour & t)
-{
-  return { p.geometry.anatomyOrigin[0] + t.center[0],
-           p.geometry.anatomyOrigin[1] + t.center[1],
-           p.geometry.anatomyOrigin[2] + t.center[2] };
-}
-
 PhantomTumour
 RoundTumour(TumourKind kind, double radius)
 {
@@ -578,7 +570,7 @@ TEST(PhantomSource, NoiseFreeTissuesHaveTheirHounsfieldValues)
   p.scanner.noiseSigma = 0.0;
   p.scanner.psfSigma = 0.0;
   p.liver.vesselScale = 0.1; // vessels thinner than a voxel would blur parenchyma voxels by partial volume
-  SetCrop(p, WorldCentre(p, p.tumours[0]), 48, 1.0);
+  SetCrop(p, GetTumourWorldCentre(p, p.tumours[0]), 48, 1.0);
   const Rendered out = RenderParameters(p);
   // Two voxels in: soft tumour margins and anti-aliased vessel edges stay outside.
   const auto liver = Eroded(out.tissue, { T(PhantomTissue::Liver) }, false, 2);
@@ -719,7 +711,7 @@ TEST(PhantomSource, TumourVolumeMatchesItsRadiusAndTinyTumoursAreLabelled)
   {
     PhantomParameters p = CaseWithTumour(91, ContrastPhase::PortalVenous, RoundTumour(TumourKind::Hypodense, radius));
     const double      spacing = radius > 5.0 ? 1.0 : 0.5;
-    SetCrop(p, WorldCentre(p, p.tumours[0]), static_cast<unsigned int>(4.0 * radius / spacing + 8), spacing);
+    SetCrop(p, GetTumourWorldCentre(p, p.tumours[0]), static_cast<unsigned int>(4.0 * radius / spacing + 8), spacing);
     const Rendered out = RenderParameters(p);
     const double   volume = Count(out.label, 2) * spacing * spacing * spacing;
     EXPECT_NEAR(volume / (4.0 / 3.0 * M_PI * radius * radius * radius), 1.0, radius > 5.0 ? 0.04 : 0.1)
@@ -747,7 +739,7 @@ TEST(PhantomSource, TumourContrastFollowsItsKindAndPhase)
     const auto        hu = torchseg::GetTypicalTumourHU(c.kind, c.phase, p.HU(PhantomTissue::Liver));
     p.tumours[0].coreHU = hu.first;
     p.tumours[0].rimHU = hu.second;
-    SetCrop(p, WorldCentre(p, p.tumours[0]), 40, 1.0);
+    SetCrop(p, GetTumourWorldCentre(p, p.tumours[0]), 40, 1.0);
     p.geometry.sliceThickness = 1.0;
     const Rendered out = RenderParameters(p);
     const double   tumour = MeanAt(out.ct, Eroded(out.label, { 2 }));
@@ -763,7 +755,7 @@ TEST(PhantomSource, TumourContrastFollowsItsKindAndPhase)
     torchseg::GetTypicalTumourHU(TumourKind::RimEnhancing, ContrastPhase::Arterial, p.HU(PhantomTissue::Liver));
   p.tumours[0].coreHU = rimHU.first;
   p.tumours[0].rimHU = rimHU.second;
-  SetCrop(p, WorldCentre(p, p.tumours[0]), 40, 1.0);
+  SetCrop(p, GetTumourWorldCentre(p, p.tumours[0]), 40, 1.0);
   p.scanner.noiseSigma = 0.0;
   const Rendered out = RenderParameters(p);
   const double   rimMean = MeanAt(out.ct, Eroded(out.tissue, { T(PhantomTissue::TumourRim) }, true));

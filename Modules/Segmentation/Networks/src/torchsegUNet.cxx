@@ -42,7 +42,7 @@ UNetConvBlockImpl::UNetConvBlockImpl(int dimensions, int64_t in, int64_t out, in
   m_Nonlinearity = register_module(
     "nonlin",
     torch::nn::LeakyReLU(
-      torch::nn::LeakyReLUOptions().negative_slope(options.negativeSlope).inplace(options.negativeSlope > 0.0)));
+      torch::nn::LeakyReLUOptions().negative_slope(options.negativeSlope)));
 }
 
 torch::Tensor
