@@ -171,6 +171,7 @@ OptionsFrom(const ParsedArguments & args)
   o.sampling.batchSize = args.GetInt("batchSize");
   o.sampling.foregroundFraction = args.GetDouble("foregroundFraction");
   o.sampling.classBalanced = args.GetBool("classBalanced");
+  o.sampling.componentBalanced = args.GetBool("componentBalanced");
   o.augmentation.enabled = !args.GetBool("noAugmentation");
   if (args.GetBool("noMirroring"))
   {

@@ -13,6 +13,7 @@
 namespace
 {
 namespace fs = std::filesystem;
+using torchseg::testing::Quote;
 using torchseg::testing::ApplicationPath;
 using torchseg::testing::OutputPath;
 using torchseg::testing::RunCommand;
@@ -28,12 +29,6 @@ constexpr const char * QuickstartPhantom = "--cases 1 --seed 2026 --size 512 --s
 // regressions, they do not claim quality.
 constexpr double MinimumLiverDice = 0.955;
 constexpr double MaximumLiverHD95 = 5.0;
-
-std::string
-Quote(const fs::path & p)
-{
-  return "'" + p.string() + "'";
-}
 
 nlohmann::json
 ReadJson(const fs::path & path)

@@ -4,7 +4,9 @@
 
 #include <array>
 #include <cstdio>
+#include <fstream>
 #include <memory>
+#include <sstream>
 
 namespace torchseg
 {
@@ -36,6 +38,21 @@ std::filesystem::path
 ApplicationPath(const std::string & name)
 {
   return std::filesystem::path(TORCHSEG_BIN_DIR) / name;
+}
+
+std::string
+Quote(const std::filesystem::path & path)
+{
+  return "'" + path.string() + "'";
+}
+
+std::string
+ReadText(const std::filesystem::path & path)
+{
+  std::ifstream      file(path, std::ios::binary);
+  std::ostringstream text;
+  text << file.rdbuf();
+  return text.str();
 }
 
 int

@@ -23,6 +23,14 @@ OutputPath(const std::string & name);
 std::filesystem::path
 ApplicationPath(const std::string & name);
 
+/** \a path in single quotes, for a shell command line (test paths hold no quotes). */
+std::string
+Quote(const std::filesystem::path & path);
+
+/** The whole content of a file; empty when it cannot be read. */
+std::string
+ReadText(const std::filesystem::path & path);
+
 /** Runs a shell command, capturing stdout and stderr; returns the exit code. */
 int
 RunCommand(const std::string & command, std::string * output = nullptr);

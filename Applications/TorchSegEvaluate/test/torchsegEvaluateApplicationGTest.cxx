@@ -16,6 +16,8 @@ namespace
 {
 
 namespace fs = std::filesystem;
+using torchseg::testing::Quote;
+using torchseg::testing::ReadText;
 using torchseg::LabelImageType;
 using torchseg::testing::ApplicationPath;
 using torchseg::testing::MakeImage;
@@ -45,21 +47,6 @@ std::string
 Evaluate()
 {
   return ApplicationPath("TorchSegEvaluate").string();
-}
-
-std::string
-Quote(const fs::path & path)
-{
-  return "'" + path.string() + "'";
-}
-
-std::string
-ReadText(const fs::path & path)
-{
-  std::ifstream     file(path);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
 }
 
 std::vector<std::string>

@@ -13,6 +13,7 @@
 #include <sstream>
 
 namespace fs = std::filesystem;
+using torchseg::testing::Quote;
 using nlohmann::json;
 using torchseg::testing::OutputPath;
 using torchseg::testing::RunCommand;
@@ -24,12 +25,6 @@ std::string
 ModelApp()
 {
   return torchseg::testing::ApplicationPath("TorchSegModel").string();
-}
-
-std::string
-Quote(const fs::path & path)
-{
-  return "'" + path.string() + "'";
 }
 
 /** A tiny native 2D U-Net (3 input channels, liver and tumour) saved as TorchSegTrain saves one. */

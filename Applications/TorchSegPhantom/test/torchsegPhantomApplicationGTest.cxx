@@ -18,6 +18,7 @@ namespace
 {
 
 namespace fs = std::filesystem;
+using torchseg::testing::ReadText;
 using torchseg::testing::ApplicationPath;
 using torchseg::testing::OutputPath;
 using torchseg::testing::RunCommand;
@@ -33,15 +34,6 @@ RunPhantom(const std::string & arguments, std::string * output = nullptr)
 {
   // stdin from /dev/null, stdout is a pipe: the application reports progress with Slicer's tags.
   return RunCommand(Phantom(arguments) + " < /dev/null", output);
-}
-
-std::string
-ReadText(const fs::path & path)
-{
-  std::ifstream      file(path, std::ios::binary);
-  std::ostringstream text;
-  text << file.rdbuf();
-  return text.str();
 }
 
 std::set<std::string>

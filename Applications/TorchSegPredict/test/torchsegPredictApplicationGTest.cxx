@@ -29,6 +29,8 @@
 #include <sstream>
 
 namespace fs = std::filesystem;
+using torchseg::testing::Quote;
+using torchseg::testing::ReadText;
 using nlohmann::json;
 using torchseg::testing::OutputPath;
 using torchseg::testing::RunCommand;
@@ -40,12 +42,6 @@ std::string
 Predict()
 {
   return torchseg::testing::ApplicationPath("TorchSegPredict").string();
-}
-
-std::string
-Quote(const fs::path & path)
-{
-  return "'" + path.string() + "'";
 }
 
 /** A TorchScript model (2D, 3 classes): the class whose centre (0, 0.5, 1) is nearest to the CT windowed from
@@ -550,15 +546,6 @@ WriteBatchCase(const fs::path & path, int k)
     }
   }
   torchseg::WriteImageFile(ct.GetPointer(), path.string());
-}
-
-std::string
-ReadText(const fs::path & path)
-{
-  std::ifstream     file(path);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
 }
 
 void

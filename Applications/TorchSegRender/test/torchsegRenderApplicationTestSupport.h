@@ -16,6 +16,7 @@ namespace rendertest
 {
 
 namespace fs = std::filesystem;
+using torchseg::testing::Quote;
 
 constexpr double kLiverHU = 90.0;
 constexpr double kBodyHU = 40.0;
@@ -70,12 +71,6 @@ inline std::string
 Render()
 {
   return torchseg::testing::ApplicationPath("TorchSegRender").string();
-}
-
-inline std::string
-Quote(const fs::path & path)
-{
-  return "'" + path.string() + "'";
 }
 
 /** Runs a command with stdout discarded (it carries Slicer progress tags): \a errors gets stderr alone. */

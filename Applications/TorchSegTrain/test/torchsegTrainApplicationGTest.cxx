@@ -25,6 +25,8 @@
 #include <unistd.h>
 
 namespace fs = std::filesystem;
+using torchseg::testing::Quote;
+using torchseg::testing::ReadText;
 using torchseg::testing::OutputPath;
 using torchseg::testing::RunCommand;
 
@@ -35,12 +37,6 @@ std::string
 Train()
 {
   return torchseg::testing::ApplicationPath("TorchSegTrain").string();
-}
-
-std::string
-Quote(const fs::path & path)
-{
-  return "'" + path.string() + "'";
 }
 
 // Flags of a tiny, fast run.
@@ -94,15 +90,6 @@ SameWeights(const std::vector<torch::Tensor> & a, const std::vector<torch::Tenso
     }
   }
   return true;
-}
-
-std::string
-ReadText(const fs::path & p)
-{
-  std::ifstream      in(p.string());
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 int64_t

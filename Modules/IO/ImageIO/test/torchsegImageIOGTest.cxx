@@ -10,6 +10,7 @@
 #include <sstream>
 
 namespace fs = std::filesystem;
+using torchseg::testing::ReadText;
 using torchseg::testing::MakeImage;
 using torchseg::testing::Orientation;
 using torchseg::testing::OutputPath;
@@ -118,15 +119,6 @@ WriteText(const fs::path & path, const std::string & text)
 {
   std::ofstream out(path, std::ios::binary);
   out << text;
-}
-
-std::string
-ReadText(const fs::path & path)
-{
-  std::ifstream      in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 /** The key/value lines of a NRRD header ("key: value" and "key:=value"), up to the blank line. */

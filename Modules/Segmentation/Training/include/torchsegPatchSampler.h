@@ -36,6 +36,10 @@ struct SamplingOptions
   /** Forced samples pick the foreground class uniformly first (rare classes such as tumours then get as many
    * samples as large ones); otherwise a class present in the drawn case. */
   bool classBalanced = false;
+  /** Forced samples pick one connected component of the chosen class in the drawn case uniformly, then a voxel of
+   * it: small lesions are then centred as often as large ones (voxels drawn uniformly from the class favour each
+   * lesion in proportion to its volume). */
+  bool componentBalanced = false;
   /** The batch is made of this many equal parts (batchSize must be a multiple), part p drawn only from shard p of the
    * training cases; the cases are dealt into the shards again every epoch, from (seed, epoch). Distributed training
    * makes one part per process; 1 (the default) draws every sample from all cases. */

@@ -45,6 +45,10 @@ struct TrainingVolume
    * PreprocessingOptions::locationsPerClass voxels of that class (all when fewer), in increasing order; empty for the
    * background. */
   std::vector<torch::Tensor> classLocations;
+  /** Per class, per connected component of that class (26-connected on the preprocessed grid, largest first): an
+   * int64 tensor of up to PreprocessingOptions::locationsPerClass of its voxels' linear indices, in increasing
+   * order; empty for the background. Lesion-wise (component-balanced) sampling draws from these. */
+  std::vector<std::vector<torch::Tensor>> componentLocations;
 
   int64_t
   SizeX() const
@@ -62,6 +66,13 @@ struct TrainingVolume
     return image.size(0);
   }
 };
+
+/** Fills the voxel counts, class locations and component locations of \a volume from its labels ((z, y, x) uint8,
+ * values below \a numberOfClasses): where there are more than \a locationsPerClass voxels of a class (or of one
+ * component), a random subset drawn from \a seed, so that a case always gets the same locations. */
+void
+IndexClassLocations(TrainingVolume & volume, unsigned int numberOfClasses, std::size_t locationsPerClass,
+                    uint64_t seed);
 
 /** Prepares one case held in memory: checks that \a labels matches the grid of \a ct and holds no value outside the
  * declared classes (errors name \a ctPath / \a labelPath), adds its foreground intensities (at the original

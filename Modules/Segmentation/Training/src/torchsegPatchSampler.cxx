@@ -86,7 +86,7 @@ operator<<(std::ostream & os, const SamplingOptions & o)
     os << "x" << o.patchSize[2];
   }
   os << ", batch " << o.batchSize << ", foreground fraction " << o.foregroundFraction
-     << (o.classBalanced ? ", class-balanced" : "");
+     << (o.classBalanced ? ", class-balanced" : "") << (o.componentBalanced ? ", component-balanced" : "");
   if (o.caseShards != 1)
   {
     os << ", " << o.caseShards << " case shards";
@@ -160,7 +160,8 @@ PatchSampler::PatchSampler(std::shared_ptr<const std::vector<TrainingVolume>> vo
   {
     const TrainingVolume & volume = (*m_Volumes)[v];
     if (!volume.image.defined() || volume.image.dim() != 3 || volume.labels.sizes() != volume.image.sizes() ||
-        volume.classLocations.size() != classes)
+        volume.classLocations.size() != classes ||
+        (m_Sampling.componentBalanced && volume.componentLocations.size() != classes))
     {
       itkGenericExceptionMacro(<< "PatchSampler: volume " << volume.name << " is not prepared");
     }
@@ -338,7 +339,13 @@ PatchSampler::Draw(int64_t epoch, int64_t index, bool forceForeground) const
       }
       c = present[UniformInteger(rng, 0, static_cast<int64_t>(present.size()) - 1)];
     }
-    const torch::Tensor & locations = volumes[v].classLocations[c];
+    const torch::Tensor * chosen = &volumes[v].classLocations[c];
+    if (m_Sampling.componentBalanced && !volumes[v].componentLocations[c].empty())
+    {
+      const auto & components = volumes[v].componentLocations[c];
+      chosen = &components[static_cast<std::size_t>(UniformInteger(rng, 0, static_cast<int64_t>(components.size()) - 1))];
+    }
+    const torch::Tensor & locations = *chosen;
     const int64_t         linear = locations[UniformInteger(rng, 0, locations.numel() - 1)].item<int64_t>();
     const int64_t         X = volumes[v].SizeX(), Y = volumes[v].SizeY();
     const int64_t         voxel[3] = { linear % X, (linear / X) % Y, linear / (X * Y) };

@@ -203,6 +203,10 @@ TrainerOptionsToJson(const TrainerOptions & o)
   {
     j["sampling"]["caseShards"] = s.caseShards;
   }
+  if (s.componentBalanced)
+  {
+    j["sampling"]["componentBalanced"] = true;
+  }
   if (o.distributed.IsDistributed())
   {
     j["worldSize"] = o.distributed.worldSize; // each process makes batchSize samples of every step

@@ -4,8 +4,13 @@
 #include "torchsegThreads.h"
 #include "torchsegTrainingPrivate.h"
 
+#include "itkBinaryThresholdImageFilter.h"
+#include "itkConnectedComponentImageFilter.h"
+#include "itkImage.h"
+
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <atomic>
 #include <exception>
 #include <mutex>
@@ -13,6 +18,89 @@
 
 namespace torchseg
 {
+
+void
+IndexClassLocations(TrainingVolume & v, unsigned int C, std::size_t locationsPerClass, uint64_t seed)
+{
+  if (!v.labels.defined() || v.labels.dim() != 3 || v.labels.scalar_type() != torch::kUInt8)
+  {
+    itkGenericExceptionMacro(<< "IndexClassLocations: the labels of " << v.name << " are not a (z, y, x) uint8 tensor");
+  }
+  const torch::Tensor labels = v.labels.contiguous();
+  const torch::Tensor flat = labels.flatten().to(torch::kLong);
+  if (flat.numel() > 0 && flat.max().item<int64_t>() >= static_cast<int64_t>(C))
+  {
+    itkGenericExceptionMacro(<< "IndexClassLocations: the labels of " << v.name << " hold values of " << C
+                             << " classes or more");
+  }
+  const torch::Tensor counts = torch::bincount(flat, {}, C);
+  // Two streams, so that the class locations do not depend on how the components were subsampled.
+  at::Generator classGenerator = detail::MakeTorchGenerator(seed);
+  at::Generator componentGenerator = detail::MakeTorchGenerator(seed + 1);
+  const auto    cap = static_cast<int64_t>(locationsPerClass);
+  auto          subset = [cap](torch::Tensor where, at::Generator & generator) {
+    if (where.numel() > cap)
+    {
+      const torch::Tensor pick = torch::randperm(where.numel(), generator, torch::kLong).slice(0, 0, cap);
+      where = std::get<0>(where.index_select(0, pick).sort());
+    }
+    return where.contiguous();
+  };
+
+  // The labels as an ITK image (no copy) for the connected components; only the topology matters.
+  using BinaryImageType = itk::Image<uint8_t, 3>;
+  using ComponentImageType = itk::Image<int32_t, 3>;
+  auto                      image = BinaryImageType::New();
+  BinaryImageType::SizeType size;
+  for (int d = 0; d < 3; ++d)
+  {
+    size[d] = static_cast<itk::SizeValueType>(labels.size(2 - d));
+  }
+  image->SetRegions(size);
+  image->GetPixelContainer()->SetImportPointer(labels.data_ptr<uint8_t>(), flat.numel(), false);
+
+  v.classVoxels.assign(C, 0.0);
+  v.classLocations.assign(C, torch::empty({ 0 }, torch::kLong));
+  v.componentLocations.assign(C, {});
+  for (unsigned int c = 0; c < C; ++c)
+  {
+    v.classVoxels[c] = counts[c].item<double>();
+    if (c == 0 || v.classVoxels[c] == 0.0)
+    {
+      continue;
+    }
+    const torch::Tensor where = (flat == static_cast<int64_t>(c)).nonzero().flatten();
+    v.classLocations[c] = subset(where, classGenerator);
+
+    auto threshold = itk::BinaryThresholdImageFilter<BinaryImageType, BinaryImageType>::New();
+    threshold->SetInput(image);
+    threshold->SetLowerThreshold(static_cast<uint8_t>(c));
+    threshold->SetUpperThreshold(static_cast<uint8_t>(c));
+    threshold->SetInsideValue(1);
+    threshold->SetOutsideValue(0);
+    auto components = itk::ConnectedComponentImageFilter<BinaryImageType, ComponentImageType>::New();
+    components->SetInput(threshold->GetOutput());
+    components->SetFullyConnected(true);
+    components->Update();
+    const auto          number = static_cast<int64_t>(components->GetObjectCount());
+    const torch::Tensor componentOf =
+      torch::from_blob(components->GetOutput()->GetBufferPointer(), { flat.numel() }, torch::kInt32)
+        .index_select(0, where)
+        .to(torch::kLong);
+    // Group the class's voxels by component (a stable sort keeps each group in increasing order), largest first.
+    const auto          sorted = componentOf.sort(/*stable=*/true, 0, false);
+    const torch::Tensor grouped = where.index_select(0, std::get<1>(sorted));
+    const torch::Tensor sizes = torch::bincount(std::get<0>(sorted), {}, number + 1).slice(0, 1).contiguous();
+    const std::vector<int64_t> sizeList(sizes.data_ptr<int64_t>(), sizes.data_ptr<int64_t>() + number);
+    std::vector<torch::Tensor> byComponent = grouped.split_with_sizes(sizeList);
+    std::stable_sort(byComponent.begin(), byComponent.end(),
+                     [](const torch::Tensor & a, const torch::Tensor & b) { return a.numel() > b.numel(); });
+    for (const torch::Tensor & part : byComponent)
+    {
+      v.componentLocations[c].push_back(subset(part, componentGenerator));
+    }
+  }
+}
 
 TrainingVolume
 PrepareTrainingVolume(const CTImageType * ct, const LabelImageType * labels, const PreprocessingOptions & options,
@@ -48,28 +136,7 @@ PrepareTrainingVolume(const CTImageType * ct, const LabelImageType * labels, con
   v.image = ImageToTensor(resampledCT.GetPointer());
   v.labels = ImageToTensorView(resampledLabels.GetPointer()).to(torch::kUInt8);
 
-  const torch::Tensor flat = v.labels.flatten().to(torch::kLong);
-  const torch::Tensor counts = torch::bincount(flat, {}, C);
-  v.classVoxels.resize(C);
-  v.classLocations.resize(C);
-  at::Generator generator = detail::MakeTorchGenerator(detail::StableHash(ctPath));
-  for (unsigned int c = 0; c < C; ++c)
-  {
-    v.classVoxels[c] = counts[c].item<double>();
-    if (c == 0)
-    {
-      v.classLocations[c] = torch::empty({ 0 }, torch::kLong);
-      continue;
-    }
-    torch::Tensor where = (flat == static_cast<int64_t>(c)).nonzero().flatten();
-    if (where.numel() > static_cast<int64_t>(options.locationsPerClass))
-    {
-      const torch::Tensor pick = torch::randperm(where.numel(), generator, torch::kLong)
-                                   .slice(0, 0, static_cast<int64_t>(options.locationsPerClass));
-      where = std::get<0>(where.index_select(0, pick).sort());
-    }
-    v.classLocations[c] = where.contiguous();
-  }
+  IndexClassLocations(v, C, options.locationsPerClass, detail::StableHash(ctPath));
   return v;
 }
 

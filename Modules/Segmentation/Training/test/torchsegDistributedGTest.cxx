@@ -18,15 +18,10 @@
 using namespace torchseg;
 using torchseg::testing::OutputPath;
 namespace fs = std::filesystem;
+using torchseg::testing::Quote;
 
 namespace
 {
-
-std::string
-Quote(const fs::path & path)
-{
-  return "'" + path.string() + "'";
-}
 
 std::vector<torch::Tensor>
 LoadWeights(const fs::path & path)

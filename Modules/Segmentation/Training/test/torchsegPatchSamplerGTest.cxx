@@ -30,12 +30,7 @@ MakeVolume(int64_t X, int64_t Y, int64_t Z, bool tumour, const std::string & nam
   }
   v.image = v.labels.to(torch::kFloat32) * 1000.0;
   v.spacing = { { 1.0, 1.0, 2.0 } };
-  const torch::Tensor flat = v.labels.flatten().to(torch::kLong);
-  for (int64_t c = 0; c < 3; ++c)
-  {
-    v.classVoxels.push_back(flat.eq(c).sum().item<double>());
-    v.classLocations.push_back(c == 0 ? torch::empty({ 0 }, torch::kLong) : flat.eq(c).nonzero().flatten());
-  }
+  IndexClassLocations(v, 3, std::size_t{ 1 } << 20, 0);
   return v;
 }
 
@@ -150,6 +145,47 @@ TEST(PatchSampler, ClassBalancedSamplingFavoursTheRareClass)
   // Expected shares: balanced 1/2, otherwise 1/4 (volume) * 1/2 (class) = 1/8 (plus chance hits near the tumour).
   EXPECT_GT(countTumour(true), 0.4);
   EXPECT_LT(countTumour(false), 0.25);
+}
+
+TEST(PatchSampler, ComponentBalancedSamplingFavoursSmallLesions)
+{
+  // A large tumour (5 x 24 x 24 voxels) and a small one (2 x 2 x 2) far from it, told apart by their intensity.
+  TrainingVolume v;
+  v.name = "two lesions";
+  v.labels = torch::zeros({ 8, 64, 64 }, torch::kUInt8);
+  using torch::indexing::Slice;
+  v.labels.index_put_({ Slice(2, 7), Slice(4, 28), Slice(4, 28) }, 2);
+  v.labels.index_put_({ Slice(3, 5), Slice(50, 52), Slice(50, 52) }, 2);
+  v.image = v.labels.to(torch::kFloat32) * 1000.0;
+  v.image.index_put_({ Slice(3, 5), Slice(50, 52), Slice(50, 52) }, 5000.0);
+  v.spacing = { { 1.0, 1.0, 2.0 } };
+  IndexClassLocations(v, 3, 100000, 0);
+  ASSERT_EQ(v.componentLocations[2].size(), 2u);
+
+  SamplingOptions s = Sampling2D(12, 8); // crops of 12: one never holds both lesions
+  s.foregroundFraction = 1.0;
+  auto smallShare = [&](bool componentBalanced) {
+    s.componentBalanced = componentBalanced;
+    PatchSampler sampler(MakeVolumes({ v }), s, NoAugmentation(), 5);
+    int          n = 0;
+    for (int64_t b = 0; b < 30; ++b)
+    {
+      n += sampler.MakeBatch(0, b).images.flatten(1).ge(4999.0).any(1).sum().item<int>();
+    }
+    return n / 240.0;
+  };
+  // Expected shares: component-balanced 1/2 (times the slices of the small lesion among those drawn), voxel-wise
+  // 8 / 2888.
+  const double balanced = smallShare(true);
+  EXPECT_GT(balanced, 0.35);
+  EXPECT_LT(balanced, 0.65);
+  EXPECT_LT(smallShare(false), 0.03);
+
+  // Volumes prepared without component locations are refused for component-balanced sampling.
+  TrainingVolume unindexed = v;
+  unindexed.componentLocations.clear();
+  s.componentBalanced = true;
+  EXPECT_THROW(PatchSampler(MakeVolumes({ unindexed }), s, NoAugmentation(), 5), itk::ExceptionObject);
 }
 
 TEST(PatchSampler, CropsCarrySliceContextAndPadWithBorderAndBackground)

@@ -12,6 +12,7 @@
 using namespace torchseg;
 using torchseg::testing::OutputPath;
 namespace fs = std::filesystem;
+using torchseg::testing::ReadText;
 
 namespace
 {
@@ -71,15 +72,6 @@ Equal(const std::vector<torch::Tensor> & a, const std::vector<torch::Tensor> & b
   return true;
 }
 
-std::string
-ReadText(const fs::path & p)
-{
-  std::ifstream      in(p.string());
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 } // namespace
 
 TEST(Trainer, DicePerClassMatchesHandCounts)
@@ -106,6 +98,7 @@ TEST(Trainer, LearnsTheSyntheticOrgansAndWritesModelLogAndCheckpoint)
   o.sampling.batchSize = 8;
   o.network.options["width"] = 8;
   o.sampling.classBalanced = true;
+  o.sampling.componentBalanced = true;
   auto                     trainer = Trainer::New();
   std::vector<EpochRecord> records;
   int                      progressCalls = 0;
@@ -156,6 +149,8 @@ TEST(Trainer, LearnsTheSyntheticOrgansAndWritesModelLogAndCheckpoint)
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 5);
   const auto json = nlohmann::json::parse(ReadText(dir / "log.json"));
   EXPECT_EQ(json["epochs"].size(), 4u);
+  EXPECT_EQ(json["options"]["sampling"]["classBalanced"], true);
+  EXPECT_EQ(json["options"]["sampling"]["componentBalanced"], true);
   EXPECT_TRUE(fs::exists(GetCheckpointPath(o.outputModel)));
 }
 

@@ -321,6 +321,54 @@ TEST(Normalisation, ForegroundStatisticsDoNotDependOnTheOrderOfTheCalls)
   EXPECT_THROW(forward->Add(images[0], labels[0], 1), itk::ExceptionObject);
 }
 
+TEST(Preprocessing, ComponentLocationsGroupEachConnectedLesionLargestFirst)
+{
+  // (z, y, x) = (4, 10, 10): a 2x3x3 tumour block, a two-voxel tumour whose voxels touch only at a corner (one
+  // component with 26-connectivity), and one organ voxel.
+  TrainingVolume v;
+  v.name = "lesions";
+  v.labels = torch::zeros({ 4, 10, 10 }, torch::kUInt8);
+  using torch::indexing::Slice;
+  v.labels.index_put_({ Slice(0, 2), Slice(0, 3), Slice(0, 3) }, 2);
+  v.labels.index_put_({ 2, 7, 7 }, 2);
+  v.labels.index_put_({ 3, 8, 8 }, 2);
+  v.labels.index_put_({ 0, 9, 0 }, 1);
+  IndexClassLocations(v, 3, 1000, 7);
+  EXPECT_EQ(v.classVoxels, (std::vector<double>{ 400 - 21, 1, 20 }));
+  ASSERT_EQ(v.componentLocations.size(), 3u);
+  EXPECT_TRUE(v.componentLocations[0].empty());
+  ASSERT_EQ(v.componentLocations[1].size(), 1u);
+  EXPECT_EQ(v.componentLocations[1][0].item<int64_t>(), 90);
+  ASSERT_EQ(v.componentLocations[2].size(), 2u);
+  EXPECT_EQ(v.componentLocations[2][0].numel(), 18);
+  const torch::Tensor flat = v.labels.flatten();
+  EXPECT_TRUE(flat.index_select(0, v.componentLocations[2][0]).eq(2).all().item<bool>());
+  EXPECT_LT(v.componentLocations[2][0].max().item<int64_t>(), 200); // the block: z < 2
+  const torch::Tensor corner = v.componentLocations[2][1];
+  ASSERT_EQ(corner.numel(), 2);
+  EXPECT_EQ(corner[0].item<int64_t>(), 2 * 100 + 7 * 10 + 7);
+  EXPECT_EQ(corner[1].item<int64_t>(), 3 * 100 + 8 * 10 + 8);
+  EXPECT_EQ(v.classLocations[2].numel(), 20);
+
+  // Capped: a seeded subset of each component, in increasing order, the same for the same seed.
+  TrainingVolume capped = v;
+  IndexClassLocations(capped, 3, 5, 7);
+  ASSERT_EQ(capped.componentLocations[2].size(), 2u);
+  const torch::Tensor block = capped.componentLocations[2][0];
+  ASSERT_EQ(block.numel(), 5);
+  EXPECT_TRUE(flat.index_select(0, block).eq(2).all().item<bool>());
+  EXPECT_TRUE((block.slice(0, 1) > block.slice(0, 0, -1)).all().item<bool>());
+  EXPECT_EQ(capped.componentLocations[2][1].numel(), 2);
+  EXPECT_EQ(capped.classLocations[2].numel(), 5);
+  TrainingVolume again = v;
+  IndexClassLocations(again, 3, 5, 7);
+  EXPECT_TRUE(again.componentLocations[2][0].equal(block));
+
+  TrainingVolume bad = v;
+  bad.labels.index_put_({ 0, 0, 0 }, 3);
+  EXPECT_NE(MessageOf([&] { IndexClassLocations(bad, 3, 5, 7); }).find("lesions"), std::string::npos);
+}
+
 TEST(Preprocessing, PreparedVolumeHoldsReorientedTensorsAndForegroundLocations)
 {
   CTImageType::Pointer    ct;
@@ -344,6 +392,14 @@ TEST(Preprocessing, PreparedVolumeHoldsReorientedTensorsAndForegroundLocations)
   const torch::Tensor flat = v.labels.flatten();
   EXPECT_TRUE(flat.index_select(0, v.classLocations[1]).eq(1).all().item<bool>());
   EXPECT_TRUE(flat.index_select(0, v.classLocations[2]).eq(2).all().item<bool>());
+
+  // One component per class here (the tumour is a block inside the organ), holding the class's locations.
+  ASSERT_EQ(v.componentLocations.size(), 3u);
+  EXPECT_TRUE(v.componentLocations[0].empty());
+  ASSERT_EQ(v.componentLocations[1].size(), 1u);
+  EXPECT_EQ(v.componentLocations[1][0].numel(), 50); // capped too
+  ASSERT_EQ(v.componentLocations[2].size(), 1u);
+  EXPECT_TRUE(v.componentLocations[2][0].equal(v.classLocations[2]));
 
   options.numberOfClasses = 2;
   const std::string message = MessageOf([&] { PrepareTrainingVolume(ct, labels, options, "ct.nii", "seg.nii"); });
