@@ -257,8 +257,8 @@ main(int argc, char * argv[])
         itk::ContinuousIndex<double, 3> index;
         const bool inImage = source->GetLabelOutput()->TransformPhysicalPointToContinuousIndex(point, index);
         tumourTable << name << ',' << t + 1 << ',' << torchseg::ToString(tumour.kind) << ',' << 2.0 * tumour.radius
-                    << ',' << centre[0] << ',' << centre[1] << ',' << centre[2] << ',' << inImage << ',' << tumour.coreHU << ','
-                    << tumour.rimHU << ',' << liverHU << ',' << tumour.coreHU - liverHU << ','
+                    << ',' << centre[0] << ',' << centre[1] << ',' << centre[2] << ',' << inImage << ','
+                    << tumour.coreHU << ',' << tumour.rimHU << ',' << liverHU << ',' << tumour.coreHU - liverHU << ','
                     << tumour.rimHU - liverHU << ',' << p.scanner.noiseSigma << '\n';
       }
       summary << name << ',' << ctPath.filename().string() << ',' << labelPath.filename().string() << ','

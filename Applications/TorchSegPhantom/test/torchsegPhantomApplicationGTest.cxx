@@ -240,18 +240,19 @@ TEST(TorchSegPhantomApplication, TumourFileLocatesEveryTumourOfTheLibrarysCases)
   const fs::path dir = OutputPath("tumours");
   const fs::path table = OutputPath("tumours.csv");
   constexpr int  cases = 4, seed = 21;
-  ASSERT_EQ(RunPhantom("--outputDirectory " + dir.string() + " --cases 4 --seed 21 --size 128 --tumourFile " +
-                       table.string()),
-            0);
+  ASSERT_EQ(
+    RunPhantom("--outputDirectory " + dir.string() + " --cases 4 --seed 21 --size 128 --tumourFile " + table.string()),
+    0);
   std::istringstream lines(ReadText(table));
   std::string        line;
   ASSERT_TRUE(std::getline(lines, line));
-  EXPECT_EQ(line, "case,tumour,kind,diameterMm,centerX,centerY,centerZ,centerInImage,coreHU,rimHU,liverHU,contrastHU,"
-                  "rimContrastHU,noiseHU");
+  EXPECT_EQ(line,
+            "case,tumour,kind,diameterMm,centerX,centerY,centerZ,centerInImage,coreHU,rimHU,liverHU,contrastHU,"
+            "rimContrastHU,noiseHU");
   std::size_t rows = 0, checkedInside = 0;
   for (int c = 0; c < cases; ++c)
   {
-    auto       source = Library(seed, c, 128, 0);
+    auto         source = Library(seed, c, 128, 0);
     const auto & p = source->GetParameters();
     const auto   label = source->GetLabelOutput();
     const double liverHU = p.tissueHU[static_cast<unsigned int>(torchseg::PhantomTissue::Liver)];
@@ -269,7 +270,7 @@ TEST(TorchSegPhantomApplication, TumourFileLocatesEveryTumourOfTheLibrarysCases)
       EXPECT_EQ(f[1], std::to_string(t + 1));
       EXPECT_EQ(f[2], torchseg::ToString(p.tumours[t].kind));
       EXPECT_NEAR(std::stod(f[3]), 2.0 * p.tumours[t].radius, 1e-3);
-      const auto centre = torchseg::GetTumourWorldCentre(p, p.tumours[t]);
+      const auto            centre = torchseg::GetTumourWorldCentre(p, p.tumours[t]);
       itk::Point<double, 3> point;
       for (int k = 0; k < 3; ++k)
       {

@@ -40,9 +40,7 @@ UNetConvBlockImpl::UNetConvBlockImpl(int dimensions, int64_t in, int64_t out, in
     m_Norm = register_module("norm", layers::Norm(options.normalization, out));
   }
   m_Nonlinearity = register_module(
-    "nonlin",
-    torch::nn::LeakyReLU(
-      torch::nn::LeakyReLUOptions().negative_slope(options.negativeSlope)));
+    "nonlin", torch::nn::LeakyReLU(torch::nn::LeakyReLUOptions().negative_slope(options.negativeSlope)));
 }
 
 torch::Tensor

@@ -343,7 +343,8 @@ PatchSampler::Draw(int64_t epoch, int64_t index, bool forceForeground) const
     if (m_Sampling.componentBalanced && !volumes[v].componentLocations[c].empty())
     {
       const auto & components = volumes[v].componentLocations[c];
-      chosen = &components[static_cast<std::size_t>(UniformInteger(rng, 0, static_cast<int64_t>(components.size()) - 1))];
+      chosen =
+        &components[static_cast<std::size_t>(UniformInteger(rng, 0, static_cast<int64_t>(components.size()) - 1))];
     }
     const torch::Tensor & locations = *chosen;
     const int64_t         linear = locations[UniformInteger(rng, 0, locations.numel() - 1)].item<int64_t>();

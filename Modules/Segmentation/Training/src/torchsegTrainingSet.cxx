@@ -88,13 +88,14 @@ IndexClassLocations(TrainingVolume & v, unsigned int C, std::size_t locationsPer
         .index_select(0, where)
         .to(torch::kLong);
     // Group the class's voxels by component (a stable sort keeps each group in increasing order), largest first.
-    const auto          sorted = componentOf.sort(/*stable=*/true, 0, false);
-    const torch::Tensor grouped = where.index_select(0, std::get<1>(sorted));
-    const torch::Tensor sizes = torch::bincount(std::get<0>(sorted), {}, number + 1).slice(0, 1).contiguous();
+    const auto                 sorted = componentOf.sort(/*stable=*/true, 0, false);
+    const torch::Tensor        grouped = where.index_select(0, std::get<1>(sorted));
+    const torch::Tensor        sizes = torch::bincount(std::get<0>(sorted), {}, number + 1).slice(0, 1).contiguous();
     const std::vector<int64_t> sizeList(sizes.data_ptr<int64_t>(), sizes.data_ptr<int64_t>() + number);
     std::vector<torch::Tensor> byComponent = grouped.split_with_sizes(sizeList);
-    std::stable_sort(byComponent.begin(), byComponent.end(),
-                     [](const torch::Tensor & a, const torch::Tensor & b) { return a.numel() > b.numel(); });
+    std::stable_sort(byComponent.begin(), byComponent.end(), [](const torch::Tensor & a, const torch::Tensor & b) {
+      return a.numel() > b.numel();
+    });
     for (const torch::Tensor & part : byComponent)
     {
       v.componentLocations[c].push_back(subset(part, componentGenerator));
