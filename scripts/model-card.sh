@@ -117,7 +117,7 @@ awk -F, -v seconds="$((nanoseconds / 1000000))e-3" -v model="$MODEL" -v cases="$
 
 # What the missed tumours are: every reference lesion joined with the phantom tumour whose centre is nearest to its
 # centroid (same case), for its kind and its contrast to the liver relative to the image noise.
-awk -F, -v min="$MIN_DIAMETER" '
+awk -F, '
   FILENAME ~ /tumours.csv$/ { if (FNR > 1) { n[$1]++; k = $1 SUBSEP n[$1]; kind[k] = $3; x[k] = $5; y[k] = $6; z[k] = $7
       contrast[k] = $12; rim[k] = $13; noise[k] = $14 } next }
   FILENAME ~ /cases.csv$/ { phase[$1] = $2; next }
@@ -134,7 +134,7 @@ awk -F, -v min="$MIN_DIAMETER" '
     k = c SUBSEP best
     ratio = noise[k] > 0 ? (contrast[k] < 0 ? -contrast[k] : contrast[k]) / noise[k] : 0
     printf "%s,%s,%s,%.1f,%d,%d,%s,%s,%.1f,%.1f,%.1f,%.2f,%.1f\n", c, phase[c], $col["id"], $col["equivalentDiameterMm"],
-      ($col["equivalentDiameterMm"] >= min), ($col["detected"] == 1), $col["dice"], (best > 0 ? kind[k] : "unknown"),
+      ($col["aboveMinimumDiameter"] == 1), ($col["detected"] == 1), $col["dice"], (best > 0 ? kind[k] : "unknown"),
       contrast[k], rim[k], noise[k], ratio, sqrt(bestDistance)
   }' "$WORK/cases/tumours.csv" "$WORK/cases.csv" "$WORK/lesions.csv" >"$WORK/lesion-kinds.csv"
 awk -F, -v min="$MIN_DIAMETER" '
@@ -147,8 +147,13 @@ awk -F, -v min="$MIN_DIAMETER" '
   }
   END {
     printf "\n| tumours >= %g mm, by | lesions | detected |\n|---|---|---|\n", min
-    fflush()
-    for (g in n) printf "| %s | %d | %d (%.0f %%) |\n", g, n[g], d[g], 100 * d[g] / n[g] | "sort"
+    split("contrast/noise >= 2|contrast/noise 1-2|contrast/noise 0.5-1|contrast/noise < 0.5|kind hypodense|" \
+      "kind rim-enhancing|kind cystic|kind hyperdense|kind isodense|kind unknown|phase portal venous|" \
+      "phase arterial|phase native", order, "|")
+    for (i = 1; i in order; ++i) {
+      g = order[i]
+      if (g in n) printf "| %s | %d | %d (%.0f %%) |\n", g, n[g], d[g], 100 * d[g] / n[g]
+    }
   }' "$WORK/lesion-kinds.csv" >>"$WORK/summary.md"
 
 # Pictures: the worst liver case, and every missed tumour of at least the minimum diameter (views centred on it).

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -185,6 +186,7 @@ main(int argc, char * argv[])
     list << "image,label\n";
     summary << "case,ct,label,phase,sizeX,sizeY,sizeZ,spacingX,spacingY,spacingZ,orientation,tumours,"
                "tumourDiametersMm,liverVolumeMl,tumourVolumeMl,noiseHU\n";
+    tumourTable << std::setprecision(10); // ten significant digits: world centres to a micrometre
     tumourTable << "case,tumour,kind,diameterMm,centerX,centerY,centerZ,centerInImage,coreHU,rimHU,liverHU,contrastHU,"
                    "rimContrastHU,noiseHU\n";
     const fs::path listDirectory = listFile ? fs::absolute(listFile->GetTargetPath()).parent_path() : fs::path();
@@ -254,8 +256,8 @@ main(int argc, char * argv[])
         const auto                      centre = torchseg::GetTumourWorldCentre(p, tumour);
         itk::Point<double, 3>           point;
         std::copy(centre.begin(), centre.end(), point.Begin());
-        itk::ContinuousIndex<double, 3> index;
-        const bool inImage = source->GetLabelOutput()->TransformPhysicalPointToContinuousIndex(point, index);
+        itk::ContinuousIndex<double, 3> continuousIndex;
+        const bool inImage = source->GetLabelOutput()->TransformPhysicalPointToContinuousIndex(point, continuousIndex);
         tumourTable << name << ',' << t + 1 << ',' << torchseg::ToString(tumour.kind) << ',' << 2.0 * tumour.radius
                     << ',' << centre[0] << ',' << centre[1] << ',' << centre[2] << ',' << inImage << ','
                     << tumour.coreHU << ',' << tumour.rimHU << ',' << liverHU << ',' << tumour.coreHU - liverHU << ','

@@ -274,10 +274,13 @@ TEST(TorchSegPhantomApplication, TumourFileLocatesEveryTumourOfTheLibrarysCases)
       itk::Point<double, 3> point;
       for (int k = 0; k < 3; ++k)
       {
-        EXPECT_NEAR(std::stod(f[4 + k]), centre[k], 1e-3) << line;
+        EXPECT_NEAR(std::stod(f[4 + k]), centre[k], 1e-5) << line;
         point[k] = centre[k];
       }
+      EXPECT_NEAR(std::stod(f[8]), p.tumours[t].coreHU, 1e-3) << line;
+      EXPECT_NEAR(std::stod(f[9]), p.tumours[t].rimHU, 1e-3) << line;
       EXPECT_NEAR(std::stod(f[11]), std::stod(f[8]) - std::stod(f[10]), 1e-3) << line;
+      EXPECT_NEAR(std::stod(f[12]), std::stod(f[9]) - std::stod(f[10]), 1e-3) << line;
       EXPECT_NEAR(std::stod(f[10]), liverHU, 1e-3) << line;
       EXPECT_NEAR(std::stod(f[13]), p.scanner.noiseSigma, 1e-3) << line;
       // The centre is in world coordinates: the label there is tumour (for tumours several voxels wide).

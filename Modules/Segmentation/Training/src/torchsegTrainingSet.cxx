@@ -42,9 +42,10 @@ IndexClassLocations(TrainingVolume & v, unsigned int C, std::size_t locationsPer
     if (where.numel() > cap)
     {
       const torch::Tensor pick = torch::randperm(where.numel(), generator, torch::kLong).slice(0, 0, cap);
-      where = std::get<0>(where.index_select(0, pick).sort());
+      return std::get<0>(where.index_select(0, pick).sort()).contiguous();
     }
-    return where.contiguous();
+    // A copy: a component's locations are a view of the whole class's, which must not stay alive through it.
+    return where.clone();
   };
 
   // The labels as an ITK image (no copy) for the connected components; only the topology matters.
@@ -60,7 +61,11 @@ IndexClassLocations(TrainingVolume & v, unsigned int C, std::size_t locationsPer
   image->GetPixelContainer()->SetImportPointer(labels.data_ptr<uint8_t>(), flat.numel(), false);
 
   v.classVoxels.assign(C, 0.0);
-  v.classLocations.assign(C, torch::empty({ 0 }, torch::kLong));
+  v.classLocations.clear();
+  for (unsigned int c = 0; c < C; ++c)
+  {
+    v.classLocations.push_back(torch::empty({ 0 }, torch::kLong));
+  }
   v.componentLocations.assign(C, {});
   for (unsigned int c = 0; c < C; ++c)
   {

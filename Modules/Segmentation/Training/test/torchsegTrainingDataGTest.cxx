@@ -365,6 +365,7 @@ TEST(Preprocessing, ComponentLocationsGroupEachConnectedLesionLargestFirst)
   EXPECT_TRUE(again.componentLocations[2][0].equal(block));
 
   TrainingVolume bad = v;
+  bad.labels = v.labels.clone();
   bad.labels.index_put_({ 0, 0, 0 }, 3);
   EXPECT_NE(MessageOf([&] { IndexClassLocations(bad, 3, 5, 7); }).find("lesions"), std::string::npos);
 }
