@@ -38,7 +38,8 @@ POSTPROCESSING_SEED=1004
 
 # The default recipe: a 2D U-Net (width 16, 5 levels, 1.9 M parameters) on 1.5 mm slices with two neighbouring slices
 # on each side as extra channels, 192 x 192 crops (288 mm), half of each batch centred on liver or tumour (tumour as
-# often as liver), Dice + cross-entropy, AdamW with a poly schedule, nnU-Net augmentation; the final weights are kept
+# often as liver; within a class one connected component, i.e. one lesion, chosen uniformly: --componentBalanced, which
+# on the 20 model-card phantoms raised the liver from 0.943 to 0.950 and cut the false-positive tumours), Dice + cross-entropy, AdamW with a poly schedule, nnU-Net augmentation; the final weights are kept
 # (two validation cases make the "best" epoch a noisy choice: on the default run the best-validated epoch 40 scored
 # liver 0.910 on the post-processing cases, the final epoch 0.935). Inference slides the 192 x 192 training crop over
 # each slice (--slidingWindowInference): the instance-normalised network then sees what it was trained on (whole
@@ -49,7 +50,7 @@ SPACING=${SPACING:-1.5,1.5,0}
 TRAIN_FLAGS=(
   --architecture unet2d --width 16 --depth 5
   --spacing "$SPACING" --sliceContext 2 --patchSize 192,192
-  --slidingWindowInference --batchSize 8 --foregroundFraction 0.5 --classBalanced
+  --slidingWindowInference --batchSize 8 --foregroundFraction 0.5 --classBalanced --componentBalanced
   --loss dicece --optimizer adamw --learningRate 0.002 --schedule poly
   --epochs "$EPOCHS" --iterationsPerEpoch "$ITERATIONS" --validationInterval 10 --modelSelection last --seed 1
   --numberOfThreads "$THREADS" --numberOfWorkers 2
