@@ -14,6 +14,7 @@ namespace
 {
 namespace fs = std::filesystem;
 using torchseg::testing::Quote;
+using torchseg::testing::ReadText;
 using torchseg::testing::ApplicationPath;
 using torchseg::testing::OutputPath;
 using torchseg::testing::RunCommand;
@@ -31,10 +32,7 @@ constexpr double MaximumLiverHD95 = 5.0;
 nlohmann::json
 ReadJson(const fs::path & path)
 {
-  std::ifstream     in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return nlohmann::json::parse(text.str());
+  return nlohmann::json::parse(ReadText(path));
 }
 
 const nlohmann::json &

@@ -14,6 +14,7 @@
 
 namespace fs = std::filesystem;
 using torchseg::testing::Quote;
+using torchseg::testing::ReadText;
 using nlohmann::json;
 using torchseg::testing::OutputPath;
 using torchseg::testing::RunCommand;
@@ -50,15 +51,6 @@ TinyModel(const fs::path & dir)
   const auto path = dir / "model.pt";
   torchseg::Model(torchseg::CreateNetwork(network), metadata).Save(path.string());
   return path;
-}
-
-std::string
-ReadBytes(const fs::path & path)
-{
-  std::ifstream      file(path, std::ios::binary);
-  std::ostringstream out;
-  out << file.rdbuf();
-  return out.str();
 }
 
 /** Runs \a arguments and expects exit \a code with one stderr line containing \a text. */
@@ -101,7 +93,7 @@ TEST(TorchSegModel, ShowsTheNetworkClassesPreprocessingAndProvenanceAndWritesThe
   EXPECT_NE(output.find("Post-processing: none recommended"), std::string::npos) << output;
   EXPECT_NE(output.find("bestEpoch 7"), std::string::npos) << output;
 
-  const json j = json::parse(ReadBytes(dir / "model.json"));
+  const json j = json::parse(ReadText(dir / "model.json"));
   EXPECT_EQ(j["parameters"], parameters);
   EXPECT_EQ(j["network"]["architecture"], "unet2d");
   EXPECT_EQ(j["sliceContext"], 1);
@@ -118,7 +110,7 @@ TEST(TorchSegModel, WritesACopyThatRecommendsPostProcessingWithTheSameWeights)
 {
   const auto        dir = OutputPath("postprocessing");
   const auto        model = TinyModel(dir);
-  const std::string before = ReadBytes(model);
+  const std::string before = ReadText(model);
   std::string       output;
   ASSERT_EQ(RunCommand(ModelApp() +
                          " --postProcessing "
@@ -132,7 +124,7 @@ TEST(TorchSegModel, WritesACopyThatRecommendsPostProcessingWithTheSameWeights)
                         "the organ, remove tumour components under 120 mm^3"),
             std::string::npos)
     << output;
-  EXPECT_EQ(ReadBytes(model), before); // the input is untouched
+  EXPECT_EQ(ReadText(model), before); // the input is untouched
 
   const auto original = torchseg::Model::Load(model.string());
   const auto cleaned = torchseg::Model::Load((dir / "cleaned.pt").string());

@@ -182,12 +182,9 @@ TEST(TorchSegPredict, SegmentsOnTheInputGridWithTheModelsClassesAndReportsVolume
   EXPECT_NE(output.find("liver " + std::string(liver) + " mL, tumour " + std::string(tumour) + " mL"),
             std::string::npos)
     << output;
-  std::ifstream     file(dir / "return.txt");
-  std::stringstream text;
-  text << file.rdbuf();
-  EXPECT_NE(text.str().find("classVolumes = liver=" + std::string(liver) + ",tumour=" + tumour), std::string::npos)
-    << text.str();
-  EXPECT_TRUE(std::regex_search(text.str(), std::regex("elapsedSeconds = [0-9]+\\.[0-9]{3}"))) << text.str();
+  const std::string text = ReadText(dir / "return.txt");
+  EXPECT_NE(text.find("classVolumes = liver=" + std::string(liver) + ",tumour=" + tumour), std::string::npos) << text;
+  EXPECT_TRUE(std::regex_search(text, std::regex("elapsedSeconds = [0-9]+\\.[0-9]{3}"))) << text;
 
   // The probabilities: one component per class, on the input grid, summing to 1.
   using VectorImage = itk::VectorImage<float, 3>;

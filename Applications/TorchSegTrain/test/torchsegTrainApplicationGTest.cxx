@@ -397,13 +397,13 @@ TEST(TorchSegTrain, TwoProcessesLaunchedLikeTorchrunTrainOneModelAndResumeExactl
   {
     TwoProcesses run(
       dir / "whole", flags + " --epochs 4 --logFile " + Quote(dir / "whole" / "log.csv"), " --rank 1", "7");
-    ASSERT_EQ(run.Wait(0, 300), 0) << torchseg::testing::ReadFile(run.log[0]);
-    ASSERT_EQ(run.Wait(1, 60), 0) << torchseg::testing::ReadFile(run.log[1]);
-    const std::string output = torchseg::testing::ReadFile(run.log[0]);
+    ASSERT_EQ(run.Wait(0, 300), 0) << ReadText(run.log[0]);
+    ASSERT_EQ(run.Wait(1, 60), 0) << ReadText(run.log[1]);
+    const std::string output = ReadText(run.log[0]);
     EXPECT_NE(output.find("2 processes, 8 samples per step"), std::string::npos) << output;
     EXPECT_NE(output.find("epoch 4/4"), std::string::npos) << output;
     // Rank 1 reports only its own lines, and wrote nothing.
-    const std::string other = torchseg::testing::ReadFile(run.log[1]);
+    const std::string other = ReadText(run.log[1]);
     EXPECT_EQ(other.find("epoch "), std::string::npos) << other;
     EXPECT_NE(other.find("rank 1: "), std::string::npos) << other;
     EXPECT_TRUE(fs::is_empty(dir / "whole" / "rank1"));
@@ -416,16 +416,16 @@ TEST(TorchSegTrain, TwoProcessesLaunchedLikeTorchrunTrainOneModelAndResumeExactl
   // does not exist on its "machine").
   {
     TwoProcesses run(dir / "part", flags + " --epochs 2");
-    ASSERT_EQ(run.Wait(0, 300), 0) << torchseg::testing::ReadFile(run.log[0]);
-    ASSERT_EQ(run.Wait(1, 60), 0) << torchseg::testing::ReadFile(run.log[1]);
+    ASSERT_EQ(run.Wait(0, 300), 0) << ReadText(run.log[0]);
+    ASSERT_EQ(run.Wait(1, 60), 0) << ReadText(run.log[1]);
   }
   {
     TwoProcesses run(dir / "part",
                      flags + " --epochs 4 --resume " + Quote(dir / "part" / "rank0" / "model.pt.checkpoint"),
                      " --resume " + Quote(dir / "nowhere" / "model.pt.checkpoint"));
-    ASSERT_EQ(run.Wait(0, 300), 0) << torchseg::testing::ReadFile(run.log[0]);
-    ASSERT_EQ(run.Wait(1, 60), 0) << torchseg::testing::ReadFile(run.log[1]);
-    EXPECT_NE(torchseg::testing::ReadFile(run.log[0]).find("Resuming"), std::string::npos);
+    ASSERT_EQ(run.Wait(0, 300), 0) << ReadText(run.log[0]);
+    ASSERT_EQ(run.Wait(1, 60), 0) << ReadText(run.log[1]);
+    EXPECT_NE(ReadText(run.log[0]).find("Resuming"), std::string::npos);
   }
   EXPECT_EQ(CheckpointEpoch(dir / "part" / "rank0" / "model.pt.checkpoint"), 4);
   EXPECT_TRUE(
@@ -454,17 +454,17 @@ TEST(TorchSegTrain, AProcessThatDiesStopsTheOtherAtOnceWithAnError)
     const fs::path sub = dir / std::to_string(victim);
     TwoProcesses   run(sub, flags);
     // Once training is under way (a checkpoint written), one process is killed.
-    ASSERT_TRUE(WaitForFile(sub / "rank0" / "model.pt.checkpoint", 300)) << torchseg::testing::ReadFile(run.log[0]);
+    ASSERT_TRUE(WaitForFile(sub / "rank0" / "model.pt.checkpoint", 300)) << ReadText(run.log[0]);
     torchseg::testing::KillProcess(run.pid[victim]);
     run.pid[victim] = -1;
     const auto start = std::chrono::steady_clock::now();
     const int  survivor = 1 - victim;
     const int  code = run.Wait(survivor, 60);
     const auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    EXPECT_EQ(code, 1) << torchseg::testing::ReadFile(run.log[survivor]);
+    EXPECT_EQ(code, 1) << ReadText(run.log[survivor]);
     // A dead peer closes its connections: no need to wait for the 120 s timeout.
     EXPECT_LT(seconds, 30.0);
-    const std::string output = torchseg::testing::ReadFile(run.log[survivor]);
+    const std::string output = ReadText(run.log[survivor]);
     EXPECT_NE(output.find("TorchSegTrain: error: Distributed training, rank " + std::to_string(survivor) + " of 2: "),
               std::string::npos)
       << output;
@@ -482,12 +482,12 @@ TEST(TorchSegTrain, AProcessThatHangsStopsTheOtherAfterTheTimeout)
   const std::string flags = " --trainList " + Quote(Data() / "train.csv") + TinyFlags() +
                             " --numberOfThreads 1 --epochs 100000 --distributedTimeout 8";
   TwoProcesses run(dir, flags);
-  ASSERT_TRUE(WaitForFile(dir / "rank0" / "model.pt.checkpoint", 300)) << torchseg::testing::ReadFile(run.log[0]);
+  ASSERT_TRUE(WaitForFile(dir / "rank0" / "model.pt.checkpoint", 300)) << ReadText(run.log[0]);
   kill(run.pid[1], SIGSTOP); // alive, connected, silent
   const auto        start = std::chrono::steady_clock::now();
   const int         code = run.Wait(0, 120);
   const auto        seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const std::string output = torchseg::testing::ReadFile(run.log[0]);
+  const std::string output = ReadText(run.log[0]);
   EXPECT_EQ(code, 1) << output;
   EXPECT_GT(seconds, 6.0);  // not before the timeout
   EXPECT_LT(seconds, 40.0); // and not long after
@@ -509,7 +509,7 @@ TEST(TorchSegTrain, ProcessesStartedWithOtherSettingsAreRefused)
   for (int r = 0; r < 2; ++r)
   {
     const int         code = run.Wait(r, 120);
-    const std::string output = torchseg::testing::ReadFile(run.log[r]);
+    const std::string output = ReadText(run.log[r]);
     EXPECT_EQ(code, 1) << output;
     EXPECT_NE(output.find("Distributed training, rank " + std::to_string(r) +
                           " of 2: the settings, training data or normalisation of rank 1 differ from rank 0's"),

@@ -115,10 +115,7 @@ TEST(Application, RunWritesReturnParametersAndMapsErrorsToExitCodes)
   });
   EXPECT_EQ(code, 0);
   EXPECT_EQ(threads, 2);
-  std::ifstream     in(returnFile);
-  std::stringstream content;
-  content << in.rdbuf();
-  EXPECT_EQ(content.str(), "meanDice = 0.93\n");
+  EXPECT_EQ(torchseg::testing::ReadText(returnFile), "meanDice = 0.93\n");
 
   const int failing = app.Run(static_cast<int>(argv.size()), argv.data(), [](const auto &, Application &) {
     itkGenericExceptionMacro(<< "cannot read broken.nii");

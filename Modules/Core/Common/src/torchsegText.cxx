@@ -58,5 +58,4 @@ SplitCSVLine(const std::string & line)
   return fields;
 }
 
-
 } // namespace torchseg

@@ -18,6 +18,7 @@ namespace fs = std::filesystem;
 using torchseg::testing::MakeImage;
 using torchseg::testing::Orientation;
 using torchseg::testing::OutputPath;
+using torchseg::testing::ReadText;
 using torchseg::testing::RunCommand;
 
 namespace
@@ -309,17 +310,11 @@ TEST(DICOMSeries, SameSeedGivesIdenticalFiles)
   const auto     filesB = SeriesFiles(b);
   const auto     filesC = SeriesFiles(c);
   ASSERT_EQ(filesA.size(), filesB.size());
-  auto content = [](const fs::path & p) {
-    std::ifstream      in(p, std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-  };
   for (std::size_t k = 0; k < filesA.size(); ++k)
   {
     EXPECT_EQ(filesA[k].filename(), filesB[k].filename());
-    EXPECT_TRUE(content(filesA[k]) == content(filesB[k])) << filesA[k];
-    EXPECT_FALSE(content(filesA[k]) == content(filesC[k])) << filesC[k];
+    EXPECT_TRUE(ReadText(filesA[k]) == ReadText(filesB[k])) << filesA[k];
+    EXPECT_FALSE(ReadText(filesA[k]) == ReadText(filesC[k])) << filesC[k];
   }
 }
 

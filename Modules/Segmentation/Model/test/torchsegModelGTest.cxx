@@ -18,6 +18,7 @@ using nlohmann::json;
 using torchseg::Model;
 using torchseg::ModelMetadata;
 using torchseg::testing::OutputPath;
+using torchseg::testing::ReadText;
 
 namespace
 {
@@ -97,15 +98,6 @@ WriteText(const fs::path & path, const std::string & text)
 {
   std::ofstream out(path, std::ios::binary);
   out << text;
-}
-
-std::string
-ReadBytes(const fs::path & path)
-{
-  std::ifstream      in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 /** A small native network: a narrow, shallow U-Net. */
@@ -380,7 +372,7 @@ TEST(Model, ForeignCorruptAndTruncatedFilesAreClearErrors)
   Model      model(network, MetadataFor(network));
   const auto good = OutputPath("good.pt");
   model.Save(good.string());
-  const std::string bytes = ReadBytes(good);
+  const std::string bytes = ReadText(good);
 
   EXPECT_ERROR_CONTAINS(Model::Load(OutputPath("missing.pt").string()), "no such file");
   EXPECT_ERROR_CONTAINS(Model::Load(fs::path(TORCHSEG_TEST_OUTPUT_DIR).string()), "not a file");
@@ -406,7 +398,7 @@ TEST(Model, ForeignCorruptAndTruncatedFilesAreClearErrors)
   }
   const auto marked = OutputPath("marked.pt");
   model.Save(marked.string());
-  std::string markedBytes = ReadBytes(marked);
+  std::string markedBytes = ReadText(marked);
   const float value = 1234.5f;
   std::string pattern;
   for (int i = 0; i < 8; ++i)

@@ -172,7 +172,7 @@ TEST(DistributedContext, TwoProcessesEndWithIdenticalWeightsEqualToOneProcessOve
     {
       torchseg::testing::KillProcess(pid);
     }
-    EXPECT_EQ(code, 0) << name << ":\n" << torchseg::testing::ReadFile(dir / (std::string(name) + ".txt"));
+    EXPECT_EQ(code, 0) << name << ":\n" << torchseg::testing::ReadText(dir / (std::string(name) + ".txt"));
   }
   ASSERT_TRUE(fs::exists(dir / "rank0" / "weights-rank0.pt"));
   ASSERT_TRUE(fs::exists(dir / "rank1" / "weights-rank1.pt"));
@@ -203,8 +203,8 @@ TEST(DistributedContext, TwoProcessesEndWithIdenticalWeightsEqualToOneProcessOve
     EXPECT_EQ(entry.path().filename(), "weights-rank1.pt");
   }
   // The logged losses are those of the whole batches, the validation Dice that of all cases (shared out).
-  const auto distributed = nlohmann::json::parse(torchseg::testing::ReadFile(dir / "rank0" / "log.json"));
-  const auto reference = nlohmann::json::parse(torchseg::testing::ReadFile(dir / "single" / "log.json"));
+  const auto distributed = nlohmann::json::parse(torchseg::testing::ReadText(dir / "rank0" / "log.json"));
+  const auto reference = nlohmann::json::parse(torchseg::testing::ReadText(dir / "single" / "log.json"));
   ASSERT_EQ(distributed["epochs"].size(), 3u);
   for (std::size_t e = 0; e < 3; ++e)
   {

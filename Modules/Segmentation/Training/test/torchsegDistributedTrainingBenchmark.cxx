@@ -12,6 +12,7 @@
 #include "torchsegSegmentationNetwork.h"
 #include "torchsegSyntheticCases.h"
 #include "torchsegTestProcesses.h"
+#include "torchsegTestingSupport.h"
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -26,7 +27,7 @@
 
 namespace fs = std::filesystem;
 using torchseg::testing::FreePort;
-using torchseg::testing::ReadFile;
+using torchseg::testing::ReadText;
 using torchseg::testing::StartProcess;
 using torchseg::testing::WaitProcess;
 
@@ -113,7 +114,7 @@ main(int argc, char * argv[])
     const pid_t b = StartProcess(environment + "RANK=1 " + self + " --allReduceWorker", dir / "allreduce1.txt");
     WaitProcess(a, 300);
     WaitProcess(b, 60);
-    std::cout << ReadFile(dir / "allreduce0.txt");
+    std::cout << ReadText(dir / "allreduce0.txt");
   }
 
   const std::vector<Configuration> configurations{
@@ -158,10 +159,10 @@ main(int argc, char * argv[])
       }
       if (!ok)
       {
-        std::cerr << c.name << " failed:\n" << ReadFile(out / "rank0.txt") << std::endl;
+        std::cerr << c.name << " failed:\n" << ReadText(out / "rank0.txt") << std::endl;
         return 1;
       }
-      const auto log = nlohmann::json::parse(ReadFile(out / "0" / "log.json"));
+      const auto log = nlohmann::json::parse(ReadText(out / "0" / "log.json"));
       results[c.name].push_back(log["epochs"][1]["samplesPerSecond"].get<double>());
       cpuPerSample[c.name].push_back(1000.0 * cpu / (2.0 * iterations * c.batch * c.processes));
     }

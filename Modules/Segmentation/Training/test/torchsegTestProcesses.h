@@ -12,8 +12,6 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <thread>
 
@@ -84,15 +82,6 @@ FreePort()
   }
   close(s);
   return port;
-}
-
-inline std::string
-ReadFile(const std::filesystem::path & path)
-{
-  std::ifstream      in(path.string());
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 } // namespace testing
